@@ -1,0 +1,1 @@
+"""Prefect flows: orchestration only (balance, meter, ingest, backtest), one module each."""

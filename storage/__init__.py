@@ -1,0 +1,1 @@
+"""DuckDB storage: migrations, the Parquet outbox, merges and safe reads."""

@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers, one call into `zapflow` or `storage` each."""

@@ -1,0 +1,5 @@
+"""`python -m zapflow` runs the CLI."""
+
+from zapflow.cli import main
+
+main()
