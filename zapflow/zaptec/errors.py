@@ -47,8 +47,9 @@ def redact(text: str, *secrets: str) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    text = _SECRET_KEYS.sub(r"\1***", text)
+    # Bearer first: the key pattern below would otherwise take "Bearer" as the value.
     text = _BEARER.sub("Bearer ***", text)
+    text = _SECRET_KEYS.sub(r"\1***", text)
     if len(text) > _PREVIEW_CHARS:
         text = text[:_PREVIEW_CHARS] + f"... ({len(text)} chars)"
     return text
