@@ -12,6 +12,8 @@ BIN := $(VENV)/bin
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
+# Trust the machine's certificate store (where a site's TLS proxy CA lives), not only uv's bundle.
+export UV_SYSTEM_CERTS := 1
 
 PYTEST_COV := --cov --cov-report=term
 
