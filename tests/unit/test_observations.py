@@ -22,7 +22,7 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = ROOT / "scripts" / "gen_observations.py"
-CONSTANTS_PATH = ROOT / "zapflow" / "zaptec" / "data" / "constants.json"
+CONSTANTS_PATH = ROOT / "zapflow" / "data" / "zaptec-constants.json"
 GENERATED = ROOT / "zapflow" / "zaptec" / "observations.py"
 CONSTANTS: dict[str, Any] = json.loads(CONSTANTS_PATH.read_text(encoding="utf-8"))
 

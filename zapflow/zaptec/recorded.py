@@ -27,7 +27,7 @@ __all__ = ["RECORDED_INSTALLATION_ID", "RecordedZaptec", "ScriptedFault"]
 
 RECORDED_INSTALLATION_ID = "b30adfd3-3442-432e-88ea-8782b7e69b2f"
 _DATA = resources.files("zapflow.zaptec") / "data" / "recorded"
-_CONSTANTS = resources.files("zapflow.zaptec") / "data" / "constants.json"
+_CONSTANTS = resources.files("zapflow") / "data" / "zaptec-constants.json"
 _UPDATE_FIELDS = {
     "availablecurrent": "AvailableCurrent",
     "availablecurrentphase1": "AvailableCurrentPhase1",
