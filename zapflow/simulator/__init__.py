@@ -1,0 +1,1 @@
+"""The embedded default: a simulated Zaptec cloud with a real site behind it."""
