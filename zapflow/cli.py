@@ -8,25 +8,22 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from zapflow import __version__
-from zapflow.clock import FakeClock
 from zapflow.domain.models import InstallationSettings
 from zapflow.settings import ZaptecSettings
 from zapflow.zaptec import (
     AccountRegistry,
     ApiCall,
     InstallationUpdate,
-    ModeNotControllable,
-    RetryPolicy,
     ZaptecClient,
     ZaptecError,
 )
 from zapflow.zaptec.mapping import charger_state
-from zapflow.zaptec.recorded import RECORDED_INSTALLATION_ID, RecordedZaptec
 
 app = typer.Typer(help="Dynamic load balancing for Zaptec EV-charger installations.", no_args_is_help=True)
 console = Console()
@@ -66,62 +63,66 @@ def version() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Round trip through the Zaptec client against recorded Zaptec responses (no account needed)."""
-    clock = FakeClock()
-    cloud = RecordedZaptec(clock=clock)
+def demo(
+    scenario_name: Annotated[str, typer.Option("--scenario", help="Simulator scenario to run against.")] = (
+        "sunny-day"
+    ),
+) -> None:
+    """Drive the embedded default: the Zaptec client against the simulated cloud over loopback HTTP."""
+    from zapflow.simulator.scenarios import build, scenario  # noqa: PLC0415 - heavy data deps
+    from zapflow.simulator.server import SimulatorServer  # noqa: PLC0415
+
+    cloud = build(scenario(scenario_name))
     calls: list[ApiCall] = []
-    settings = ZaptecSettings(
-        base_url="https://api.zaptec.recorded", username=cloud.username, password=cloud.password
-    )
-    client = ZaptecClient.from_settings(
-        settings,
-        transport=cloud.transport(),
-        clock=clock,
-        accounts=AccountRegistry(),
-        retry=RetryPolicy(),
-        on_call=calls.append,
-    )
-    with client:
-        installations = client.list_installations()
-        console.print(_installations_table(installations))
-        home = client.get_installation(RECORDED_INSTALLATION_ID)
-        hierarchy = client.get_hierarchy(RECORDED_INSTALLATION_ID)
-        states = Table(title=f"Chargers of {home.name}")
-        for column in ("charger", "model", "online", "mode", "power W", "phases"):
-            states.add_column(column)
-        for circuit in hierarchy.circuits if hierarchy else ():
-            for ref in circuit.chargers:
-                s = charger_state(
-                    ref.charger_id, client.get_charger_state(ref.charger_id), device_id=ref.device_id
-                )
-                states.add_row(
-                    ref.name or ref.charger_id,
-                    s.model.value,
-                    str(s.is_online.value) if s.is_online else "?",
-                    s.operation_mode.value.name if s.operation_mode else "?",
-                    f"{s.total_charge_power_w.value:.0f}" if s.total_charge_power_w else "?",
-                    str(s.set_phases.value) if s.set_phases else "?",
-                )
-        console.print(states)
-        # A write, then the read-back that verifies it (what every balance tick does).
+    with SimulatorServer(cloud) as server:
+        settings = ZaptecSettings(
+            base_url=server.base_url, username=cloud.account.username, password=cloud.account.password
+        )
+        with ZaptecClient.from_settings(settings, accounts=AccountRegistry(), on_call=calls.append) as client:
+            _demo_round_trip(client, server.base_url)
+    console.print(_calls_table(calls))
+
+
+def _phase_label(set_phases: int | None) -> str:
+    """SetPhases (519) as a person reads it: 4/9 are all three phases, 0 is idle."""
+    if set_phases is None:
+        return "?"
+    return {0: "-", 4: "3p", 9: "3p"}.get(set_phases, "1p")
+
+
+def _demo_round_trip(client: ZaptecClient, base_url: str) -> None:
+    """List, read, step simulated time, write, and watch Zaptec's balancer and the meter react."""
+    installations = client.list_installations()
+    console.print(_installations_table(installations))
+    home = client.get_installation(installations[0].installation_id)
+    hierarchy = client.get_hierarchy(home.installation_id)
+    refs = [ref for circuit in (hierarchy.circuits if hierarchy else ()) for ref in circuit.chargers]
+    table = Table(title=f"{home.name}: simulated day")
+    for column in ("UTC", "available A", "charger", "phases", "power W", "PV W", "grid import W"):
+        table.add_column(column)
+    for hours, amps in ((1.0, 6.0), (3.0, 10.0), (3.0, 16.0), (4.0, 8.0)):
+        httpx.post(f"{base_url}/_sim/step", json={"seconds": hours * 3600}).raise_for_status()
         client.update_installation(
             home.installation_id,
-            InstallationUpdate(available_current_a=10.0),
+            InstallationUpdate(available_current_a=amps),
             max_current_a=home.max_current_a,
         )
-        after = client.get_installation(home.installation_id)
-        console.print(f"wrote 10 A to {home.name}: Zaptec now reports {after.available_current_a:g} A")
-        apm = next(i for i in installations if not i.is_controllable)
-        try:
-            client.update_installation(
-                apm.installation_id,
-                InstallationUpdate(available_current_a=10.0),
-                max_current_a=apm.max_current_a,
+        httpx.post(f"{base_url}/_sim/step", json={"seconds": 20}).raise_for_status()
+        meter = httpx.get(f"{base_url}/sites/{home.installation_id}/meter").json()
+        for ref in refs:
+            s = charger_state(
+                ref.charger_id, client.get_charger_state(ref.charger_id), device_id=ref.device_id
             )
-        except ModeNotControllable as exc:
-            console.print(f"[yellow]refused as expected[/]: {exc}")
-    console.print(_calls_table(calls))
+            table.add_row(
+                meter["timestamp"][11:16],
+                f"{amps:g}",
+                f"{ref.name} ({s.model.value})",
+                _phase_label(s.set_phases.value if s.set_phases else None),
+                f"{s.total_charge_power_w.value:.0f}" if s.total_charge_power_w else "?",
+                f"{meter['pv_power_w']:.0f}",
+                f"{sum(meter['grid_power_w']):.0f}",
+            )
+    console.print(table)
 
 
 @app.command()
@@ -137,6 +138,64 @@ def inspect(
     except ZaptecError as exc:
         console.print(f"[red]error[/]: {type(exc).__name__}: {exc}")
         raise typer.Exit(code=2) from None
+
+
+simulator_app = typer.Typer(help="The embedded default: a simulated Zaptec cloud with a site behind it.")
+app.add_typer(simulator_app, name="simulator")
+
+
+@simulator_app.command("scenarios")
+def simulator_scenarios() -> None:
+    """List the named scenarios."""
+    from zapflow.simulator.scenarios import SCENARIOS, scenario  # noqa: PLC0415 - heavy data deps
+
+    table = Table(title="Simulator scenarios")
+    table.add_column("name")
+    table.add_column("what it is")
+    for name in SCENARIOS:
+        table.add_row(name, scenario(name).description)
+    console.print(table)
+
+
+@simulator_app.command("serve")
+def simulator_serve(
+    scenario_name: Annotated[
+        str, typer.Option("--scenario", help="A name from `zapflow simulator scenarios`.")
+    ] = ("sunny-day"),
+    host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    scale: Annotated[
+        float, typer.Option(help="Simulated seconds per real second (0 = only /_sim/step).")
+    ] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the household appliance layer and ids.")] = 1,
+) -> None:
+    """Serve the simulated Zaptec cloud and site meter on HTTP until Ctrl-C."""
+    from zapflow.simulator.scenarios import build, scenario  # noqa: PLC0415 - heavy data deps
+    from zapflow.simulator.server import SimulatorServer, port_is_free  # noqa: PLC0415
+
+    try:
+        chosen = scenario(scenario_name, seed=seed)
+    except ValueError as exc:
+        console.print(f"[red]error[/]: {exc}")
+        raise typer.Exit(code=2) from None
+    if not port_is_free(host, port):
+        console.print(f"[red]error[/]: {host}:{port} is in use; pick another with --port")
+        raise typer.Exit(code=2)
+    cloud = build(chosen, scale=scale)
+    server = SimulatorServer(cloud, host=host, port=port)
+    console.print(f"[bold]zapflow simulator[/]: scenario {chosen.name} ({chosen.description})")
+    console.print(
+        f"  Zaptec API   {server.base_url}   (simulated time x{scale:g} from {chosen.start.isoformat()})"
+    )
+    console.print(f"  credentials  ZAPFLOW_ZAPTEC_BASE_URL={server.base_url}")
+    console.print(f"               ZAPFLOW_ZAPTEC_USERNAME={cloud.account.username}")
+    console.print(f"               ZAPFLOW_ZAPTEC_PASSWORD={cloud.account.password}")
+    for inst in cloud.world.installations.values():
+        console.print(
+            f"  site meter   {server.base_url}/sites/{inst.installation_id}/meter   ({inst.spec.name})"
+        )
+    console.print(f"  control      {server.base_url}/_sim/state (GET), /_sim/step and /_sim/clock (POST)")
+    server.serve_forever()
 
 
 def main() -> None:

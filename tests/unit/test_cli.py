@@ -11,14 +11,14 @@ from zapflow.cli import app
 runner = CliRunner()
 
 
-def test_demo_round_trips_through_the_client() -> None:
-    """`zapflow demo` lists, reads, writes, verifies and shows the APM refusal and API calls."""
+def test_demo_drives_the_simulator() -> None:
+    """`zapflow demo` serves the simulator, writes currents and shows the charger and meter react."""
     result = runner.invoke(app, ["demo"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "Zaptec now reports 10 A" in result.output
-    assert "refused as expected" in result.output
+    assert "Driveway Go 2 (go2)" in result.output
     assert "POST /api/installation/{id}/update" in result.output
-    assert "Garage Go" in result.output
+    assert "11040" in result.output  # 16 A x 3 x 230 V once 16 A is written
+    assert "1380" in result.output  # 6 A x 1 phase: below the 8 A switch current the Go 2 runs 1-phase
 
 
 def test_inspect_without_credentials_is_a_clear_error(

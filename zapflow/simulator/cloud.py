@@ -255,7 +255,8 @@ class SimulatedCloud:
             return httpx.Response(429, headers={"Retry-After": "1"})
         burst = self.faults.server_error_for(request.method, path, self.world.now)
         if burst is not None:
-            return httpx.Response(burst.status, content=burst.body.encode())
+            headers = {"Retry-After": "1"} if burst.status == 429 else {}  # noqa: PLR2004 - as Zaptec does
+            return httpx.Response(burst.status, content=burst.body.encode(), headers=headers)
         if path == "/api/constants":
             return httpx.Response(
                 200, content=_CONSTANTS.read_bytes(), headers={"Content-Type": "application/json"}

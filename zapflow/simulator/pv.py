@@ -36,16 +36,18 @@ PVDAQ50_NOMINAL_W = 3150.0
 """Nominal size of system 50 in W: the 99th percentile of its daily AC maxima over 2011-2013.
 
 No nameplate ships with the data. The 99th percentile of daily maxima is 3,150 W (of clear days
-only: 3,136 W; the absolute maximum, 3,368 W, is a cloud-edge spike). Treating that cold, clear
-spring-noon output as "1 kWp-equivalent x size" means a site scaled to `pv_kwp` peaks near `pv_kwp`
-on such days and near 75 % of it in June (the array is steep: a pvlib PVWatts fit on clear days
-gives ~60 deg tilt, azimuth ~163 deg, i.e. facing slightly east of south).
+only: 3,136 W; the absolute maximum, 3,368 W, is a cloud-edge spike). Taking that cold, clear
+spring-noon output as the nominal size means a site scaled to `pv_kwp` peaks near `pv_kwp` on such
+days and near 75 % of it in June: the array is steep (a pvlib PVWatts fit on clear days gives
+~60 deg tilt, azimuth ~163 deg, facing slightly east of south, so it peaks ~40 min before noon).
 """
 
 _TIMEZONE = "America/Denver"
 _SAMPLE_S = 900
 _MAX_FILLED_GAP_SAMPLES = 4
 """Gaps of up to one hour (four 15-min samples) are interpolated; longer ones stay missing."""
+_NOISE_FLOOR_W = 1.0
+"""Readings below this are 0: night readings are logger noise (99th percentile 0.16 W)."""
 _DAY_MINUTES = 1440
 
 FloatArray = npt.NDArray[np.float64]
@@ -75,8 +77,11 @@ def load_pvdaq_system50(*, corrected: bool = True) -> pd.Series:
     """Measured AC power of PVDAQ system 50 in W on a regular 15-min UTC index (a copy of a cache).
 
     `corrected=True` (the default) reads the labels as local wall time with DST, fills gaps of
-    up to one hour by linear interpolation and leaves longer gaps NaN. `corrected=False` returns
-    the file as shipped, its fixed -07:00 labels taken at face value (for tests of the correction).
+    up to one hour by linear interpolation, leaves longer gaps NaN and sets readings under 1 W
+    (night noise) to 0. `corrected=False` returns the file as shipped, its fixed -07:00 labels
+    taken at face value (for tests of the correction). Each value is the mean over the 15 minutes
+    after its label: samples labelled up to 1.5 deg before sunrise carry up to 107 W, which only an
+    interval reaching past sunrise explains.
     """
     return _load(corrected=corrected).copy()
 
@@ -101,7 +106,8 @@ def _load(*, corrected: bool) -> pd.Series:
     series = pd.Series(power_w[keep], index=local[keep].tz_convert(UTC), name="ac_power_w")
     grid = pd.date_range(series.index[0], series.index[-1], freq=f"{_SAMPLE_S}s")
     values = _fill_short_gaps(series.reindex(grid).to_numpy(dtype=np.float64))
-    return pd.Series(np.clip(values, 0.0, None), index=grid, name="ac_power_w")
+    values[values < _NOISE_FLOOR_W] = 0.0
+    return pd.Series(values, index=grid, name="ac_power_w")
 
 
 def _fill_short_gaps(values: FloatArray) -> FloatArray:
@@ -139,15 +145,16 @@ def replay_pv_day_w(
     P_sim(t) = P_src(t - (anchor_day - source_day) + 4 min/deg x (longitude_deg - source longitude))
     x pv_kwp / nominal: whole days shift the calendar, the longitude term lines up solar noon
     (a site 1 deg east sees the same sun 4 min earlier). Latitude differences are knowingly ignored:
-    day length and peak height are those of Golden, CO. Minutes whose source samples are missing
-    (gaps over an hour, or outside 2011-04-15 .. 2013-12-31) are 0 W and counted.
+    day length and peak height are those of Golden, CO. P_src(t) interpolates linearly between
+    the 15-min means placed at their interval centres (label + 7.5 min). Minutes whose source
+    samples are missing (gaps over an hour, or outside 2011-04-15 .. 2013-12-31) are 0 W and counted.
     """
     first_s, values = _samples()
     day_start_s = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
     offset_s = (anchor_day - source_day).days * 86_400.0
     solar_shift_s = (longitude_deg - PVDAQ50_LONGITUDE_DEG) * 240.0
     source_s = day_start_s - offset_s + solar_shift_s + 60.0 * np.arange(_DAY_MINUTES)
-    position = (source_s - first_s) / _SAMPLE_S
+    position = (source_s - first_s - _SAMPLE_S / 2) / _SAMPLE_S
     index = np.floor(position).astype(np.int64)
     fraction = position - index
     inside = (index >= 0) & (index + 1 < len(values))

@@ -8,6 +8,7 @@ response a fault withholds is answered only after `hold_s`, past the client's re
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from types import TracebackType
@@ -18,7 +19,7 @@ import uvicorn
 
 from zapflow.simulator.cloud import SimulatedCloud, WriteTimedOut
 
-__all__ = ["SimulatorServer", "asgi_app"]
+__all__ = ["SimulatorServer", "asgi_app", "port_is_free"]
 
 _STARTUP_TIMEOUT_S = 30.0
 
@@ -62,6 +63,16 @@ def asgi_app(cloud: SimulatedCloud) -> Any:  # noqa: ANN401 - an ASGI callable
         await send({"type": "http.response.body", "body": response.content})
 
     return app
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when `host:port` can be bound now (a clear error beats uvicorn's exit on EADDRINUSE)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 class SimulatorServer:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 import httpx
@@ -42,11 +43,15 @@ class TokenProvider(Protocol):
 
 
 class PasswordGrant:
-    """OAuth2 password grant against `/oauth/token` (form-encoded, no scope, no refresh token)."""
+    """OAuth2 password grant against `/oauth/token` (form-encoded, no scope, no refresh token).
+
+    `http` opens a client for one login and is closed after it: logins are rare (about daily)
+    and the provider outlives the clients that share it, so it holds no connection pool.
+    """
 
     def __init__(  # noqa: PLR0913 - every argument is an injected seam or a documented knob
         self,
-        http: httpx.Client,
+        http: Callable[[], httpx.Client],
         *,
         username: str,
         password: SecretStr,
@@ -58,7 +63,7 @@ class PasswordGrant:
         refresh_margin_s: float = 300.0,
         min_login_interval_s: float = 1.1,
     ) -> None:
-        self._http = http
+        self._open_http = http
         self._username = username
         self._password = password
         self._clock = clock
@@ -115,17 +120,18 @@ class PasswordGrant:
         log.info("logged in to Zaptec (token valid %.0f s, %d attempt(s))", body.expires_in, attempts)
 
     def _post_token(self) -> TokenBody:
-        request = self._http.build_request(
-            "POST",
-            self._token_path,
-            data={
-                "grant_type": "password",
-                "username": self._username,
-                "password": self._password.get_secret_value(),
-            },
-            headers={"User-Agent": self._user_agent, "Accept": "application/json"},
-        )
-        response = send(self._http, request, endpoint=_ENDPOINT)
+        with self._open_http() as http:
+            request = http.build_request(
+                "POST",
+                self._token_path,
+                data={
+                    "grant_type": "password",
+                    "username": self._username,
+                    "password": self._password.get_secret_value(),
+                },
+                headers={"User-Agent": self._user_agent, "Accept": "application/json"},
+            )
+            response = send(http, request, endpoint=_ENDPOINT)
         if response.status_code in (400, 401):
             # OpenIddict answers bad credentials with 400 invalid_grant; never echo the body
             # beyond its error code: some servers repeat the submitted form.

@@ -141,9 +141,10 @@ class ZaptecClient:
         )
         username, password = settings.username, settings.password
 
+        def login_http() -> httpx.Client:
+            return httpx.Client(base_url=settings.base_url, transport=transport, timeout=timeout)
+
         def make_provider() -> TokenProvider:
-            # The provider owns its own connection pool: it outlives any one client.
-            login_http = httpx.Client(base_url=settings.base_url, transport=transport, timeout=timeout)
             return PasswordGrant(
                 login_http,
                 username=username,
