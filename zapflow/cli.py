@@ -195,7 +195,8 @@ def simulator_serve(
             f"  site meter   {server.base_url}/sites/{inst.installation_id}/meter   ({inst.spec.name})"
         )
     console.print(f"  control      {server.base_url}/_sim/state (GET), /_sim/step and /_sim/clock (POST)")
-    server.serve_forever()
+    server.serve_until_signalled()
+    console.print("simulator stopped")
 
 
 def main() -> None:

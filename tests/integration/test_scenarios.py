@@ -124,3 +124,23 @@ def test_cli_lists_scenarios_and_refuses_bad_serve_arguments() -> None:
         busy = runner.invoke(app, ["simulator", "serve", "--port", str(port)])
     assert busy.exit_code == 2
     assert "in use" in busy.output
+
+
+def test_control_endpoint_loads_a_named_scenario() -> None:
+    """POST /_sim/scenario swaps the world in place; unknown names get a 404 with the list."""
+    cloud = build(scenario("sunny-day"), wall=FakeClock())
+    cloud.step(600)
+
+    def load(body: object) -> httpx.Response:
+        return cloud.handle(httpx.Request("POST", "http://s/_sim/scenario", json=body))
+
+    response = load({"name": "fuse-limited-evening", "seed": 3})
+    assert response.status_code == 200
+    assert cloud.world.installation_by_name("Home").max_current_a == 16.0
+    assert cloud.world.now == scenario("fuse-limited-evening").start
+    assert (
+        cloud.handle(httpx.Request("GET", "http://s/_sim/state")).json()["scenario"] == "fuse-limited-evening"
+    )
+    assert [r.path for r in cloud.ledger.requests] == ["/_sim/scenario", "/_sim/state"]  # a fresh ledger
+    assert load({"name": "nope"}).status_code == 404
+    assert load({"seed": 1}).status_code == 400

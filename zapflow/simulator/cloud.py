@@ -12,6 +12,7 @@ import json
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
@@ -198,6 +199,23 @@ class SimulatedCloud:
         self._state_cache: dict[str, tuple[datetime, list[dict[str, Any]]]] = {}
         self.faults.install(world, revoke_tokens=self._tokens.clear)
         self.logins = 0
+        self.scenario_name = ""
+        self.loader: Callable[[str, int], SimulatedCloud] | None = None
+        """Builds another named scenario (set by `scenarios.build`); used by POST /_sim/scenario."""
+
+    def adopt(self, other: SimulatedCloud) -> None:
+        """Take over another cloud's world, clock, account and faults (loading a scenario in place)."""
+        with self.lock:
+            self.world, self.clock, self.account = other.world, other.clock, other.account
+            self.faults, self.hierarchy_204, self.scenario_name = (
+                other.faults,
+                other.hierarchy_204,
+                other.scenario_name,
+            )
+            self.ledger = Ledger()
+            self._tokens = other._tokens
+            self._state_cache.clear()
+            self.logins = 0
 
     @property
     def sink(self) -> EventSink:
@@ -423,13 +441,27 @@ class SimulatedCloud:
 
     # -- control ---------------------------------------------------------------------------------
 
+    def _load_scenario(self, body: object) -> httpx.Response:
+        name = body.get("name") if isinstance(body, dict) else None
+        seed = body.get("seed", 1) if isinstance(body, dict) else 1
+        if not isinstance(name, str) or not isinstance(seed, int) or self.loader is None:
+            return _json(400, {"error": "scenario takes {'name': str, 'seed': int}"})
+        try:
+            loaded = self.loader(name, seed)
+        except ValueError as exc:
+            return _json(404, {"error": str(exc)})
+        self.adopt(loaded)
+        return _json(200, {"scenario": name, "seed": seed, "now": self.world.now.isoformat()})
+
     def _control(self, request: httpx.Request, path: str) -> httpx.Response:  # noqa: PLR0911 - a router
         try:
             body = json.loads(request.content) if request.content else {}
         except ValueError:
             return _json(400, {"error": "control requests take a JSON object"})
         if request.method == "GET" and path == "/_sim/state":
-            return _json(200, {**self.world.summary(), "scale": self.clock.scale})
+            return _json(
+                200, {**self.world.summary(), "scale": self.clock.scale, "scenario": self.scenario_name}
+            )
         if request.method == "GET" and path == "/_sim/ledger":
             return _json(200, self.ledger.as_json())
         if request.method == "POST" and path == "/_sim/step":
@@ -438,6 +470,8 @@ class SimulatedCloud:
                 return _json(400, {"error": "step takes {'seconds': number >= 0}"})
             self.world.advance_to(self.clock.step(float(seconds)))
             return _json(200, {"now": self.world.now.isoformat()})
+        if request.method == "POST" and path == "/_sim/scenario":
+            return self._load_scenario(body)
         if request.method == "POST" and path == "/_sim/clock":
             scale = body.get("scale") if isinstance(body, dict) else None
             if not isinstance(scale, int | float) or scale < 0:

@@ -64,32 +64,27 @@ def _home(**changes: object) -> InstallationSpec:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def _sunny(seed: int) -> Scenario:
+def _one_car_day(name: str, description: str, day: date, source_day: date, seed: int) -> Scenario:
+    """8 kWp, 3x25 A TN, one Go 2 and a commuter's car plugged in from 06:30 to 20:00 local."""
     return Scenario(
-        name="sunny-day",
-        description="8 kWp, 3x25 A TN, one Go 2, a car plugged in all day (PVDAQ 2012-06-17 replayed).",
-        start=_utc(_SUMMER, 12),  # 06:00 local
+        name=name,
+        description=description,
+        start=_utc(day, 12),  # 06:00 local
         seed=seed,
         installations=(_home(),),
-        sites={
-            "Home": SiteConfig(pv_kwp=8.0, pv_source_day=date(2012, 6, 17), sim_anchor_day=_SUMMER, seed=seed)
-        },
-        visits=(Visit("Driveway Go 2", _COMMUTER, _utc(_SUMMER, 12.5), _utc(_SUMMER, 26)),),
+        sites={"Home": SiteConfig(pv_kwp=8.0, pv_source_day=source_day, sim_anchor_day=day, seed=seed)},
+        visits=(Visit("Driveway Go 2", _COMMUTER, _utc(day, 12.5), _utc(day, 26)),),
     )
+
+
+def _sunny(seed: int) -> Scenario:
+    description = "8 kWp, 3x25 A TN, one Go 2, a car plugged in all day (PVDAQ 2012-06-17 replayed)."
+    return _one_car_day("sunny-day", description, _SUMMER, date(2012, 6, 17), seed)
 
 
 def _cloudy(seed: int) -> Scenario:
-    return Scenario(
-        name="cloudy-day",
-        description="As sunny-day, on a day of broken clouds (PVDAQ 2012-06-29 replayed).",
-        start=_utc(_CLOUDY, 12),
-        seed=seed,
-        installations=(_home(),),
-        sites={
-            "Home": SiteConfig(pv_kwp=8.0, pv_source_day=date(2012, 6, 29), sim_anchor_day=_CLOUDY, seed=seed)
-        },
-        visits=(Visit("Driveway Go 2", _COMMUTER, _utc(_CLOUDY, 12.5), _utc(_CLOUDY, 26)),),
-    )
+    description = "As sunny-day, on a day of broken clouds (PVDAQ 2012-06-29 replayed)."
+    return _one_car_day("cloudy-day", description, _CLOUDY, date(2012, 6, 29), seed)
 
 
 def _fuse_limited_evening(seed: int) -> Scenario:
@@ -243,7 +238,7 @@ def build(  # noqa: PLR0913 - every seam of a running simulation
         seed=chosen.seed,
         tick_s=tick_s,
     )
-    return SimulatedCloud(
+    cloud = SimulatedCloud(
         world,
         clock=SimClock(chosen.start, scale=scale, wall=wall),
         wall=wall,
@@ -251,3 +246,14 @@ def build(  # noqa: PLR0913 - every seam of a running simulation
         broker=broker,
         faults=copy.deepcopy(chosen.faults),  # counters in faults are consumed per run
     )
+    cloud.scenario_name = chosen.name
+
+    def load(name: str, seed: int) -> SimulatedCloud:
+        # A fresh sink per world keeps in-memory event lists apart; a broker sink is shared.
+        next_sink = InMemoryEventSink() if sink is None else sink
+        return build(
+            scenario(name, seed=seed), scale=scale, wall=wall, sink=next_sink, broker=broker, tick_s=tick_s
+        )
+
+    cloud.loader = load
+    return cloud

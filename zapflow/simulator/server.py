@@ -8,6 +8,7 @@ response a fault withholds is answered only after `hold_s`, past the client's re
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import threading
 import time
@@ -113,9 +114,21 @@ class SimulatorServer:
         if self._thread is not None:
             self._thread.join(timeout=_STARTUP_TIMEOUT_S)
 
-    def serve_forever(self) -> None:
-        """Serve in the calling thread until SIGINT/SIGTERM (uvicorn installs the handlers)."""
-        self._server.run()
+    def serve_until_signalled(self) -> None:
+        """Serve until SIGINT or SIGTERM, then shut down cleanly (exit status stays 0).
+
+        uvicorn's own handlers re-raise the signal after shutdown, which a supervisor reads as a
+        crash; here the server runs in its thread and the main thread owns the signals.
+        """
+        stop = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start()
+            stop.wait()
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def __enter__(self) -> Self:
         self.start()
