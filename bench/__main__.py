@@ -75,6 +75,17 @@ def bench_nbfx() -> tuple[float, float]:
     )
 
 
+def bench_simulator() -> float:
+    """Simulated seconds per wall second: the sunny-day world stepped through 12 hours at 1 s ticks."""
+    from zapflow.simulator.scenarios import build, scenario  # noqa: PLC0415 - heavy data deps
+
+    cloud = build(scenario("sunny-day"), wall=FakeClock())
+    cloud.step(60)  # site data loaded and cached before timing
+    started = time.perf_counter()
+    cloud.step(12 * 3600)
+    return 12 * 3600 / (time.perf_counter() - started)
+
+
 def main() -> None:
     """Run every benchmark and print one table."""
     table = Table(title="zapflow bench (ratios measured in one run)")
@@ -86,6 +97,9 @@ def main() -> None:
     ):
         table.add_row(name, f"{ours * 1e6:.1f}", f"{base * 1e6:.1f}", f"{ours / base:.2f}x", baseline)
     Console().print(table)
+    Console().print(
+        f"simulator: {bench_simulator():,.0f} simulated seconds per wall second (sunny-day, 1 s ticks)"
+    )
 
 
 if __name__ == "__main__":
