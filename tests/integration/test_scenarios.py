@@ -144,3 +144,11 @@ def test_control_endpoint_loads_a_named_scenario() -> None:
     assert [r.path for r in cloud.ledger.requests] == ["/_sim/scenario", "/_sim/state"]  # a fresh ledger
     assert load({"name": "nope"}).status_code == 404
     assert load({"seed": 1}).status_code == 400
+
+
+def test_troubled_day_has_its_5xx_burst() -> None:
+    """From 08:00 local the next three API reads answer 503, then service resumes."""
+    cloud = build(scenario("troubled-day"), wall=FakeClock())
+    cloud.step(2 * 3600)
+    statuses = [cloud.handle(httpx.Request("GET", "http://s/api/constants")).status_code for _ in range(4)]
+    assert statuses == [503, 503, 503, 200]

@@ -17,7 +17,7 @@ from zapflow.clock import SYSTEM_CLOCK, Clock
 from zapflow.simulator.cloud import Account, BrokerEndpoint, SimulatedCloud
 from zapflow.simulator.devices import Model, Network
 from zapflow.simulator.events import EventSink, InMemoryEventSink
-from zapflow.simulator.faults import ChargerOffline, Faults, Window
+from zapflow.simulator.faults import ChargerOffline, Faults, ServerErrorBurst, Window
 from zapflow.simulator.simclock import SimClock
 from zapflow.simulator.site import Site, SiteConfig
 from zapflow.simulator.world import CarSpec, ChargerSpec, InstallationSpec, SitePower, Visit, World
@@ -177,6 +177,7 @@ def _troubled(seed: int) -> Scenario:
         description="sunny-day with every fault: 5xx, a lost write response, token expiry, offline charger, "
         "stale meter, a cloud-side reset.",
         faults=Faults(
+            server_errors=[ServerErrorBurst(status=503, count=3, start=start + timedelta(hours=2))],
             write_timeouts=1,
             token_expiry_at=[start + timedelta(hours=3)],
             chargers_offline=[
