@@ -142,8 +142,11 @@ def test_update_per_phase_sends_all_three(client: ZaptecClient, cloud: RecordedZ
         (InstallationUpdate(available_current_a=10.0, phases_a=(10.0, 10.0, 10.0)), 25.0, "not both"),
         (InstallationUpdate(), 25.0, "must change something"),
         (InstallationUpdate(available_current_a=10.0), None, "MaxCurrent unknown"),
-        (InstallationUpdate(three_to_one_phase_switch_current_a=33.0), 25.0, "outside 0..32"),
-        (InstallationUpdate(three_to_one_phase_switch_current_a=-1.0), 25.0, "outside 0..32"),
+        (InstallationUpdate(three_to_one_phase_switch_current_a=33.0), 25.0, "not 0"),
+        (InstallationUpdate(three_to_one_phase_switch_current_a=-1.0), 25.0, "not 0"),
+        (InstallationUpdate(three_to_one_phase_switch_current_a=5.0), 25.0, "6..31"),
+        (InstallationUpdate(three_to_one_phase_switch_current_a=31.5), 25.0, "force 1-phase"),
+        (InstallationUpdate(three_to_one_phase_switch_current_a=float("nan")), 25.0, "not 0"),
     ],
     ids=[
         "above-max",
@@ -156,6 +159,9 @@ def test_update_per_phase_sends_all_three(client: ZaptecClient, cloud: RecordedZ
         "max-unknown",
         "switch-above-32",
         "switch-negative",
+        "switch-below-threshold-range",
+        "switch-between-31-and-32",
+        "switch-nan",
     ],
 )
 def test_invalid_updates_are_refused_before_any_request(

@@ -383,3 +383,37 @@ def test_meter_endpoint_without_site_reports_ev_only(wall: FakeClock) -> None:
     assert reading["pv_power_w"] == 0.0
     assert reading["timestamp"].endswith("Z")
     assert cloud.handle(httpx.Request("GET", "http://s/sites/nope/meter")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"threeToOnePhaseSwitchCurrent": 5}, 400),
+        ({"threeToOnePhaseSwitchCurrent": 0}, 200),
+        ({"availableCurrent": 26}, 400),
+        ({"availableCurrent": "ten"}, 400),
+        ({"unrelated": 1}, 400),
+        ([1, 2], 400),
+    ],
+    ids=["switch-5a", "switch-0", "above-max", "string", "nothing-known", "not-an-object"],
+)
+def test_simulator_refuses_bad_writes(wall: FakeClock, body: object, status: int) -> None:
+    """The simulated cloud validates writes itself (it must not trust the client's validation)."""
+    cloud = _cloud(wall=wall)
+    login = httpx.Request(
+        "POST",
+        "http://s/oauth/token",
+        data={
+            "grant_type": "password",
+            "username": cloud.account.username,
+            "password": cloud.account.password,
+        },
+    )
+    token = json.loads(cloud.handle(login).content)["access_token"]
+    request = httpx.Request(
+        "POST",
+        f"http://s/api/installation/{_home(cloud)}/update",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert cloud.handle(request).status_code == status

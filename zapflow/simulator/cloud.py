@@ -23,7 +23,7 @@ import httpx
 
 from zapflow.clock import SYSTEM_CLOCK, Clock
 from zapflow.simulator import routes
-from zapflow.simulator.devices import MAX_SWITCH_CURRENT_A, Mode
+from zapflow.simulator.devices import MAX_SWITCH_CURRENT_A, MIN_CHARGE_CURRENT_A, Mode
 from zapflow.simulator.events import EventSink, InMemoryEventSink
 from zapflow.simulator.faults import Faults
 from zapflow.simulator.simclock import SimClock
@@ -398,7 +398,7 @@ class SimulatedCloud:
             if not isinstance(value, int | float) or isinstance(value, bool):
                 return _json(400, {"title": f"The value for {key} is invalid.", "status": 400})
             limit = MAX_SWITCH_CURRENT_A if target == _SWITCH else inst.max_current_a
-            if not 0 <= value <= limit:
+            if not 0 <= value <= limit or (target == _SWITCH and 0 < value < MIN_CHARGE_CURRENT_A):
                 return _json(400, {"title": f"{key} must be between 0 and {limit:g}.", "status": 400})
             if target == _SWITCH:
                 switch = float(value)

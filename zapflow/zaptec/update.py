@@ -15,6 +15,13 @@ from zapflow.zaptec.errors import ValidationFailed
 __all__ = ["MAX_SWITCH_CURRENT_A", "InstallationUpdate"]
 
 MAX_SWITCH_CURRENT_A = 32.0
+MIN_SWITCH_THRESHOLD_A = 6.0
+MAX_SWITCH_THRESHOLD_A = 31.0
+
+
+def _valid_switch_current(value: float) -> bool:
+    """0 forces 3-phase, 32 forces 1-phase, 6..31 is a threshold (the portal's range)."""
+    return value in (0.0, MAX_SWITCH_CURRENT_A) or MIN_SWITCH_THRESHOLD_A <= value <= MAX_SWITCH_THRESHOLD_A
 
 
 @dataclass(frozen=True)
@@ -49,8 +56,12 @@ class InstallationUpdate:
                     msg = f"available current {value} A is outside 0..{max_current_a} A (MaxCurrent)"
                     raise ValidationFailed(msg)
         switch = self.three_to_one_phase_switch_current_a
-        if switch is not None and (not math.isfinite(switch) or not 0 <= switch <= MAX_SWITCH_CURRENT_A):
-            msg = f"threeToOnePhaseSwitchCurrent {switch} A is outside 0..{MAX_SWITCH_CURRENT_A:g} A"
+        if switch is not None and not _valid_switch_current(switch):
+            msg = (
+                f"threeToOnePhaseSwitchCurrent {switch} A is not 0 (force 3-phase), "
+                f"{MIN_SWITCH_THRESHOLD_A:g}..{MAX_SWITCH_THRESHOLD_A:g} (threshold) or "
+                f"{MAX_SWITCH_CURRENT_A:g} (force 1-phase)"
+            )
             raise ValidationFailed(msg)
 
     def body(self) -> dict[str, float]:
