@@ -7,12 +7,14 @@ the names). Credentials are `SecretStr`: they never print.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zapflow import __version__
 
-__all__ = ["AppSettings", "ZaptecSettings"]
+__all__ = ["AppSettings", "StorageSettings", "ZaptecSettings"]
 
 ZAPTEC_CLOUD_URL = "https://api.zaptec.com"
 
@@ -64,6 +66,28 @@ class ZaptecSettings(BaseSettings):
         return f"{self.base_url}|{(self.username or '').lower()}"
 
 
+class StorageSettings(BaseSettings):
+    """Where the DuckDB database and its Parquet outbox live, and how long to wait for the lock."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ZAPFLOW_STORAGE_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    data_dir: Path = Field(Path("data"), description="Holds zapflow.duckdb and outbox/ (created if missing).")
+    merge_lock_timeout_s: float = Field(10.0, ge=0, description="How long a merge waits for the file lock.")
+    read_lock_timeout_s: float = Field(10.0, ge=0, description="How long a read waits for the file lock.")
+
+    @property
+    def db_path(self) -> Path:
+        """The DuckDB file."""
+        return self.data_dir / "zapflow.duckdb"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Pending Parquet batches, one folder per table."""
+        return self.data_dir / "outbox"
+
+
 class AppSettings(BaseSettings):
     """All settings of one zapflow process."""
 
@@ -72,3 +96,4 @@ class AppSettings(BaseSettings):
     )
 
     zaptec: ZaptecSettings = Field(default_factory=ZaptecSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)

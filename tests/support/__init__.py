@@ -1,0 +1,1 @@
+"""Helpers shared by test modules (row factories, worker processes)."""
