@@ -10,6 +10,8 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from rich.console import Console
@@ -86,20 +88,118 @@ def bench_simulator() -> float:
     return 12 * 3600 / (time.perf_counter() - started)
 
 
+def bench_storage(rows_n: int = 100_000, baseline_n: int = 5_000) -> tuple[float, float]:
+    """Rows/s merged through the outbox (100 files of 1,000) vs row-by-row INSERTs, same machine, same run."""
+    import tempfile  # noqa: PLC0415 - only this benchmark needs it
+
+    import duckdb  # noqa: PLC0415
+
+    from storage import Storage  # noqa: PLC0415
+
+    t0 = datetime(2026, 6, 17, 12, tzinfo=UTC)
+    rows = [
+        {
+            "charger_id": f"charger-{i % 50}",
+            "state_id": 513,
+            "observed_at": t0 + timedelta(seconds=i),
+            "value": f"{i}.000",
+            "source": "bench",
+            "received_at": t0 + timedelta(seconds=i),
+        }
+        for i in range(rows_n)
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Storage.at(Path(tmp) / "outbox-run")
+        store.ensure_ready()
+        started = time.perf_counter()
+        for start in range(0, rows_n, 1_000):
+            store.write_batch("charger_events", rows[start : start + 1_000])
+        merged = store.merge()
+        outbox_rate = rows_n / (time.perf_counter() - started)
+        assert merged.rows_inserted["charger_events"] == rows_n  # noqa: S101 - a bench that lost rows is void
+        baseline = Storage.at(Path(tmp) / "row-by-row")
+        baseline.ensure_ready()
+        columns = list(rows[0])
+        names, marks = ", ".join(columns), ", ".join("?" * len(columns))
+        insert = f"INSERT INTO charger_events ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING"  # noqa: S608
+        with duckdb.connect(str(baseline.settings.db_path)) as con:
+            started = time.perf_counter()
+            con.begin()
+            for row in rows[:baseline_n]:
+                con.execute(insert, list(row.values()))
+            con.commit()
+            baseline_rate = baseline_n / (time.perf_counter() - started)
+    return outbox_rate, baseline_rate
+
+
 def main() -> None:
     """Run every benchmark and print one table."""
-    table = Table(title="zapflow bench (ratios measured in one run)")
-    for column in ("benchmark", "ours µs", "baseline µs", "ratio", "baseline"):
-        table.add_column(column)
-    for name, (ours, base), baseline in (
-        ("client GET installation", bench_client(), "bare httpx GET + json.loads, same transport"),
-        ("NBFX decode", bench_nbfx(), "json.loads of the bare JSON"),
-    ):
-        table.add_row(name, f"{ours * 1e6:.1f}", f"{base * 1e6:.1f}", f"{ours / base:.2f}x", baseline)
-    Console().print(table)
-    Console().print(
-        f"simulator: {bench_simulator():,.0f} simulated seconds per wall second (sunny-day, 1 s ticks)"
+    results: list[tuple[str, str, float, float, str]] = []
+    ours, base = bench_client()
+    results.append(
+        ("client GET installation", "µs per call", ours * 1e6, base * 1e6, "bare httpx GET + json.loads")
     )
+    ours, base = bench_nbfx()
+    results.append(("NBFX decode", "µs per body", ours * 1e6, base * 1e6, "json.loads of the bare JSON"))
+    outbox_rate, row_rate = bench_storage()
+    results.append(
+        ("storage merge, 100k rows", "rows/s", outbox_rate, row_rate, "row-by-row INSERT, one transaction")
+    )
+    results.append(("simulator", "sim s per wall s", bench_simulator(), 1.0, "real time"))
+    table = Table(title="zapflow bench (ratios measured in one run)")
+    for column in ("benchmark", "metric", "ours", "baseline", "ratio", "baseline is"):
+        table.add_column(column)
+    for name, metric, ours, base, what in results:
+        table.add_row(name, metric, f"{ours:,.1f}", f"{base:,.1f}", f"{ours / base:,.2f}x", what)
+    Console(width=140).print(table)
+    _record(results)
+
+
+def _record(results: list[tuple[str, str, float, float, str]]) -> None:
+    """Keep the figures in DuckDB (`bench_results`) so versions can be compared with SQL."""
+    from storage import Storage  # noqa: PLC0415
+    from zapflow import __version__  # noqa: PLC0415
+    from zapflow.settings import AppSettings  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    rows = []
+    for name, metric, ours, base, what in results:
+        rows.append(
+            {
+                "measured_at": now,
+                "version": __version__,
+                "benchmark": name,
+                "metric": metric,
+                "value": ours,
+                "baseline": what,
+            }
+        )
+        rows.append(
+            {
+                "measured_at": now,
+                "version": __version__,
+                "benchmark": name,
+                "metric": f"{metric} (baseline)",
+                "value": base,
+                "baseline": what,
+            }
+        )
+        rows.append(
+            {
+                "measured_at": now,
+                "version": __version__,
+                "benchmark": name,
+                "metric": "ratio",
+                "value": ours / base,
+                "baseline": what,
+            }
+        )
+    store = Storage(AppSettings().storage)
+    store.ensure_ready()
+    store.write_batch("bench_results", rows)
+    result = store.merge()
+    where = "merged into" if not result.skipped_busy else "queued in the outbox of"
+    Console().print(f"figures {where} {store.settings.db_path} (table bench_results)")
 
 
 if __name__ == "__main__":

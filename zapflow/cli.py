@@ -5,17 +5,27 @@ Commands stay thin: they build objects from settings, call plain functions and r
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import sys
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
+import duckdb
 import httpx
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from zapflow import __version__
 from zapflow.domain.models import InstallationSettings
-from zapflow.settings import ZaptecSettings
+from zapflow.settings import AppSettings, ZaptecSettings
 from zapflow.zaptec import (
     AccountRegistry,
     ApiCall,
@@ -138,6 +148,82 @@ def inspect(
     except ZaptecError as exc:
         console.print(f"[red]error[/]: {type(exc).__name__}: {exc}")
         raise typer.Exit(code=2) from None
+
+
+class OutputFormat(StrEnum):
+    """How `zapflow sql` prints its result."""
+
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+    PARQUET = "parquet"
+
+
+@app.command("sql")
+def sql_command(
+    query: Annotated[str | None, typer.Argument(help="One SELECT over zapflow's tables.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Read the query from this file.")] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = OutputFormat.TABLE,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write to this file (required for parquet).")
+    ] = None,
+    pending: Annotated[bool, typer.Option(help="Include rows still waiting in the outbox.")] = True,  # noqa: FBT002
+) -> None:
+    """Query the history read-only: pending outbox rows included, files and writes refused."""
+    from storage import QueryRefused, Storage, StorageBusy, StorageError  # noqa: PLC0415 - heavy deps
+
+    if (query is None) == (file is None):
+        console.print("[red]error[/]: give a query or --file, not both")
+        raise typer.Exit(code=2)
+    if output_format is OutputFormat.PARQUET and output is None:
+        console.print("[red]error[/]: --format parquet needs --output FILE")
+        raise typer.Exit(code=2)
+    text = file.read_text(encoding="utf-8") if file is not None else str(query)
+    try:
+        result = Storage(AppSettings().storage).read(text, include_pending=pending, locked_down=True)
+    except QueryRefused as exc:
+        console.print(f"[red]refused[/]: {exc}")
+        raise typer.Exit(code=2) from None
+    except StorageBusy as exc:
+        console.print(f"[red]busy[/]: {exc}")
+        raise typer.Exit(code=3) from None
+    except (StorageError, duckdb.Error) as exc:
+        console.print(f"[red]error[/]: {str(exc).splitlines()[0]}")
+        raise typer.Exit(code=2) from None
+    _write_result(result, output_format, output)
+
+
+def _write_result(result: pa.Table, output_format: OutputFormat, output: Path | None) -> None:
+    if output_format is OutputFormat.PARQUET:
+        pq.write_table(result, str(output))
+        return
+    if output_format is OutputFormat.TABLE:
+        table = Table(*result.column_names)
+        for row in result.to_pylist():
+            table.add_row(*("" if v is None else str(v) for v in row.values()))
+        console.print(table)
+        console.print(f"{result.num_rows} row(s)")
+        return
+    if output_format is OutputFormat.CSV:
+        buffer = io.BytesIO()
+        pa_csv.write_csv(result, buffer)
+        text = buffer.getvalue().decode()
+    else:
+        text = json.dumps(result.to_pylist(), default=_json_default, indent=1) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
 
 
 simulator_app = typer.Typer(help="The embedded default: a simulated Zaptec cloud with a site behind it.")
