@@ -288,3 +288,29 @@ def test_duckdb_cli_sees_the_tables(store: Storage) -> None:
     with duckdb.connect(str(store.settings.db_path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM ticks").fetchone() == (2,)
         assert con.execute("SELECT pending_files, merges FROM storage_health").fetchone() == (None, 1)
+
+
+def test_a_file_merged_away_mid_read_is_not_an_error(store: Storage, tmp_path: Path) -> None:
+    """If a listed pending file is gone by the time it is read, the read lists again and succeeds."""
+    from storage.outbox import Outbox  # noqa: PLC0415 - only this test subclasses it
+    from storage.read import read  # noqa: PLC0415
+
+    store.write_batch("ticks", rows_for("ticks", 1, 1, 2))
+    store.merge()
+    store.write_batch("ticks", rows_for("ticks", 1, 2, 1))
+
+    class StaleFirstListing(Outbox):
+        """The first listing names a file another process has just merged and deleted."""
+
+        calls = 0
+
+        def pending(self) -> dict[str, list[Path]]:
+            self.calls += 1
+            real = super().pending()
+            if self.calls == 1:
+                return {"ticks": [*real["ticks"], tmp_path / "gone.parquet"]}
+            return real
+
+    outbox = StaleFirstListing(store.settings.outbox_dir, store.settings.db_path)
+    assert read(outbox, "SELECT count(*) AS n FROM ticks")["n"].to_pylist() == [3]
+    assert outbox.calls == 2
