@@ -208,3 +208,50 @@ class ConnectionDetails(_Frozen):
     password: SecretStr
     topic: str
     subscription: str
+
+
+class SiteReading(_Frozen):
+    """One site-meter reading: import positive, per phase, plus PV (see the README's contract)."""
+
+    measured_at: datetime
+    grid_current_a: PhaseValues
+    grid_power_w: PhaseValues
+    pv_power_w: float
+
+
+class SitePowerSample(_Frozen):
+    """A point of history for the forecaster: household load per phase (EV excluded) and PV."""
+
+    at: datetime
+    household_w: PhaseValues
+    pv_w: float
+
+    @property
+    def surplus_w(self) -> float:
+        """PV left after the household: what an EV could take without importing."""
+        return self.pv_w - sum(self.household_w.as_tuple())
+
+
+class Quantiles(_Frozen):
+    """Values at a few quantiles (keys 0..1) of one forecast quantity."""
+
+    values: dict[float, float]
+
+    def at(self, q: float) -> float:
+        """The value at quantile `q` (must be one of the forecast's quantiles)."""
+        return self.values[q]
+
+
+class Forecast(_Frozen):
+    """What the next interval probably holds, as quantiles, with how it was made."""
+
+    issued_at: datetime
+    target_start: datetime
+    horizon_s: float
+    provider: str
+    household_w: tuple[Quantiles, Quantiles, Quantiles]
+    pv_w: Quantiles
+    surplus_w: Quantiles
+    cold_start: bool
+    error_samples: int
+    """How many past forecast errors the quantiles come from (0 on a cold start)."""
