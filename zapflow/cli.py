@@ -281,7 +281,7 @@ def simulator_serve(
             f"  site meter   {server.base_url}/sites/{inst.installation_id}/meter   ({inst.spec.name})"
         )
     console.print(f"  control      {server.base_url}/_sim/state (GET), /_sim/step and /_sim/clock (POST)")
-    server.serve_until_signalled()
+    server.serve_until_signalled(on_ready=lambda url: console.print(f"simulator ready on {url}"))
     console.print("simulator stopped")
 
 

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 
@@ -28,16 +27,15 @@ def test_serve_answers_and_stops_on_sigterm() -> None:
         env={**os.environ, "COLUMNS": "200"},
     )
     base_url = f"http://127.0.0.1:{port}"
+    assert process.stdout is not None
+    seen = []
     try:
-        deadline = time.monotonic() + 60  # start-up imports pvlib/pandas; bounded, never asserted on
-        while True:
-            try:
-                state = httpx.get(f"{base_url}/_sim/state", timeout=2).json()
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stdout.read() if process.stdout else ""
-                assert time.monotonic() < deadline, "simulator did not come up"
-                time.sleep(0.2)  # polling a child process, not waiting on simulated time
+        # The CLI announces readiness once its socket listens; reading blocks until then.
+        while not seen or "simulator ready" not in seen[-1]:
+            line = process.stdout.readline().decode()
+            assert line, "simulator exited before it was ready:\n" + "".join(seen)
+            seen.append(line)
+        state = httpx.get(f"{base_url}/_sim/state", timeout=10).json()
         assert state["scenario"] == "sunny-day"
         token = httpx.post(
             f"{base_url}/oauth/token",
@@ -46,7 +44,7 @@ def test_serve_answers_and_stops_on_sigterm() -> None:
         assert token.status_code == 200
     finally:
         process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=30)[0].decode()
+        output = "".join(seen) + process.communicate(timeout=30)[0].decode()
     assert process.returncode == 0, output
     assert "Traceback" not in output
     assert f"ZAPFLOW_ZAPTEC_BASE_URL={base_url}" in output

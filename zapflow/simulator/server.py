@@ -12,6 +12,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -114,7 +115,7 @@ class SimulatorServer:
         if self._thread is not None:
             self._thread.join(timeout=_STARTUP_TIMEOUT_S)
 
-    def serve_until_signalled(self) -> None:
+    def serve_until_signalled(self, on_ready: Callable[[str], None] | None = None) -> None:
         """Serve until SIGINT or SIGTERM, then shut down cleanly (exit status stays 0).
 
         uvicorn's own handlers re-raise the signal after shutdown, which a supervisor reads as a
@@ -123,7 +124,9 @@ class SimulatorServer:
         stop = threading.Event()
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self.start()
+            url = self.start()
+            if on_ready is not None:
+                on_ready(url)
             stop.wait()
         finally:
             self.stop()
