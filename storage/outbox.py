@@ -29,7 +29,7 @@ from storage.db import LockStats, StorageBusy, StorageError, connect, migrate
 from storage.tables import TABLES, TableSpec, spec
 from zapflow.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["MergeResult", "Outbox", "merge_sql"]
+__all__ = ["MergeResult", "Outbox", "merge_sql", "written_at_s"]
 
 log = logging.getLogger("zapflow.storage")
 _STALE_TMP_S = 3600.0
@@ -159,14 +159,6 @@ class Outbox:
                     found[table] = files
         return found
 
-    def oldest_pending_age_s(self) -> float | None:
-        """Age of the oldest pending file, from its name's timestamp (None when empty)."""
-        oldest = min((files[0] for files in self.pending().values()), default=None, key=lambda p: p.name)
-        if oldest is None:
-            return None
-        written_s = int(oldest.name.split("-", 1)[0]) / 1e9
-        return max(0.0, time.time() - written_s)
-
     # -- merging ---------------------------------------------------------------------------------
 
     def merge(self, *, on_committed: Callable[[], None] | None = None) -> MergeResult:
@@ -246,6 +238,11 @@ class Outbox:
                     tmp.unlink(missing_ok=True)
             except FileNotFoundError:
                 continue
+
+
+def written_at_s(path: Path) -> float:
+    """When a batch file was written (epoch seconds), from the nanosecond stamp in its name."""
+    return int(path.name.split("-", 1)[0]) / 1e9
 
 
 def _fsync_dir(folder: Path) -> None:

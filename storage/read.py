@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from storage.db import StorageError, connect
-from storage.outbox import Outbox
+from storage.outbox import Outbox, written_at_s
 from storage.tables import TABLES, TableSpec
 
 __all__ = ["QueryRefused", "check_single_select", "read"]
@@ -80,7 +80,7 @@ def _storage_health_view(
 ) -> None:
     now_s = time.time()
     rows = [
-        (table, path.name, max(0.0, now_s - int(path.name.split("-", 1)[0]) / 1e9))
+        (table, path.name, max(0.0, now_s - written_at_s(path)))
         for table, files in pending.items()
         for path in files
     ]

@@ -69,6 +69,13 @@ def wall() -> FakeClock:
     return FakeClock()
 
 
+def _token(cloud: SimulatedCloud) -> str:
+    """Log in against the handler directly (tests that bypass the client)."""
+    form = {"grant_type": "password", "username": cloud.account.username, "password": cloud.account.password}
+    response = cloud.handle(httpx.Request("POST", "http://s/oauth/token", data=form))
+    return str(json.loads(response.content)["access_token"])
+
+
 def _home(cloud: SimulatedCloud) -> str:
     return cloud.world.installation_by_name("Home").installation_id
 
@@ -143,19 +150,7 @@ def test_partial_phase_write_resets_missing_phases(wall: FakeClock) -> None:
     cloud.handle(
         httpx.Request("POST", f"http://s/api/installation/{home}/update", content=body)
     )  # 401: no token
-    token = json.loads(
-        cloud.handle(
-            httpx.Request(
-                "POST",
-                "http://s/oauth/token",
-                data={
-                    "grant_type": "password",
-                    "username": cloud.account.username,
-                    "password": cloud.account.password,
-                },
-            )
-        ).content
-    )["access_token"]
+    token = _token(cloud)
     partial = json.dumps({"availableCurrentPhase1": 8}).encode()
     response = cloud.handle(
         httpx.Request(
@@ -400,16 +395,7 @@ def test_meter_endpoint_without_site_reports_ev_only(wall: FakeClock) -> None:
 def test_simulator_refuses_bad_writes(wall: FakeClock, body: object, status: int) -> None:
     """The simulated cloud validates writes itself (it must not trust the client's validation)."""
     cloud = _cloud(wall=wall)
-    login = httpx.Request(
-        "POST",
-        "http://s/oauth/token",
-        data={
-            "grant_type": "password",
-            "username": cloud.account.username,
-            "password": cloud.account.password,
-        },
-    )
-    token = json.loads(cloud.handle(login).content)["access_token"]
+    token = _token(cloud)
     request = httpx.Request(
         "POST",
         f"http://s/api/installation/{_home(cloud)}/update",

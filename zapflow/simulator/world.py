@@ -410,15 +410,12 @@ class World:
 
     # -- Zaptec's load balancer ------------------------------------------------------------------
 
-    def _wants_current(self, charger: ChargerSim) -> bool:
-        return charger.car is not None and charger.car.energy_kwh > 0
-
     def _balance(self, inst: InstallationSim) -> None:
         chargers = [c for c in self.chargers.values() if c.installation_id == inst.installation_id]
         demands: list[Demand] = []
         for c in sorted(chargers, key=lambda c: c.session_started or self.now):
-            if not self._wants_current(c) or c.car is None:
-                continue
+            if c.car is None or c.car.energy_kwh <= 0:
+                continue  # nobody plugged in, or the car is full
             if not c.online or c.spec.standalone:
                 # Cloud limits do not reach it: offline current, or its own stand-alone limit.
                 limit_a = c.spec.offline_current_a if not c.online else c.spec.max_current_a
