@@ -41,6 +41,7 @@ def test_sunny_beats_cloudy() -> None:
         cloud = build(scenario(name), wall=FakeClock())
         home = cloud.world.installation_by_name("Home").installation_id
         samples = []
+        cloud.step(2 * 3600)
         for _ in range(48):  # 12 h in 15-min steps from 06:00 local
             cloud.step(900)
             samples.append(cloud.world.meter_reading(home).pv_power_w)
@@ -68,7 +69,7 @@ def test_fuse_limited_evening_stays_within_the_fuse() -> None:
 def test_apm_on_switches_mode() -> None:
     """At 08:00 local the installation goes to APM mode."""
     cloud = build(scenario("apm-on"), wall=FakeClock())
-    cloud.step(3600)
+    cloud.step(3 * 3600)  # the day starts at 04:00 local
     assert cloud.world.installation_by_name("Home").mode == Mode.DEFAULT
     cloud.step(3601)
     assert cloud.world.installation_by_name("Home").mode == Mode.APM
@@ -77,7 +78,7 @@ def test_apm_on_switches_mode() -> None:
 def test_storm_rate_limits_every_request() -> None:
     """During the 429 storm every API request is refused with Retry-After: 1."""
     cloud = build(scenario("429-storm"), wall=FakeClock())
-    cloud.step(3600 + 60)
+    cloud.step(3 * 3600 + 60)  # 07:01 local
     response = cloud.handle(httpx.Request("GET", "http://s/api/constants"))
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "1"
@@ -149,6 +150,6 @@ def test_control_endpoint_loads_a_named_scenario() -> None:
 def test_troubled_day_has_its_5xx_burst() -> None:
     """From 08:00 local the next three API reads answer 503, then service resumes."""
     cloud = build(scenario("troubled-day"), wall=FakeClock())
-    cloud.step(2 * 3600)
+    cloud.step(4 * 3600)  # 08:00 local (the day starts at 04:00)
     statuses = [cloud.handle(httpx.Request("GET", "http://s/api/constants")).status_code for _ in range(4)]
     assert statuses == [503, 503, 503, 200]

@@ -49,6 +49,10 @@ def _utc(day: date, hour: float) -> datetime:
 _SUMMER = date(2026, 6, 17)
 _CLOUDY = date(2026, 6, 29)
 _WINTER = date(2026, 1, 14)
+_DAY_CAR = CarSpec(
+    name="Commuter EV", battery_kwh=80.0, arrival_soc=0.1, target_soc=1.0, max_current_a=16.0
+)
+"""Wants 72 kWh: more than a sunny June day's surplus, so every watt of it has somewhere to go."""
 _COMMUTER = CarSpec(
     name="Commuter EV", battery_kwh=60.0, arrival_soc=0.25, target_soc=0.9, max_current_a=16.0
 )
@@ -65,20 +69,25 @@ def _home(**changes: object) -> InstallationSpec:
 
 
 def _one_car_day(name: str, description: str, day: date, source_day: date, seed: int) -> Scenario:
-    """8 kWp, 3x25 A TN, one Go 2 and a commuter's car plugged in from 06:30 to 20:00 local."""
+    """8 kWp, 3x25 A TN, one Go 2 and a car plugged in from 08:00 to 18:00 local.
+
+    The day starts at 04:00 local so the meter history covers the night before the car arrives.
+    """
     return Scenario(
         name=name,
         description=description,
-        start=_utc(day, 12),  # 06:00 local
+        start=_utc(day, 10),  # 04:00 local
         seed=seed,
         installations=(_home(),),
         sites={"Home": SiteConfig(pv_kwp=8.0, pv_source_day=source_day, sim_anchor_day=day, seed=seed)},
-        visits=(Visit("Driveway Go 2", _COMMUTER, _utc(day, 12.5), _utc(day, 26)),),
+        visits=(Visit("Driveway Go 2", _DAY_CAR, _utc(day, 14), _utc(day, 24)),),
     )
 
 
 def _sunny(seed: int) -> Scenario:
-    description = "8 kWp, 3x25 A TN, one Go 2, a car plugged in all day (PVDAQ 2012-06-17 replayed)."
+    description = (
+        "8 kWp, 3x25 A TN, one Go 2, a car wanting 72 kWh plugged in 08:00-18:00 (PVDAQ 2012-06-17 replayed)."
+    )
     return _one_car_day("sunny-day", description, _SUMMER, date(2012, 6, 17), seed)
 
 
@@ -139,7 +148,7 @@ def _two_cars_go_fixed(seed: int) -> Scenario:
 
 def _storm(seed: int) -> Scenario:
     base = _sunny(seed)
-    storm = Window(base.start + timedelta(hours=1), base.start + timedelta(hours=1, minutes=10))
+    storm = Window(_utc(_SUMMER, 13), _utc(_SUMMER, 13) + timedelta(minutes=10))  # 07:00 local
     return replace(
         base,
         name="429-storm",
@@ -154,7 +163,7 @@ def _apm_on(seed: int) -> Scenario:
         base,
         name="apm-on",
         description="sunny-day until 08:00, then the installation goes to APM (writes refused: Code 527).",
-        faults=Faults(apm_on_at=base.start + timedelta(hours=2)),
+        faults=Faults(apm_on_at=_utc(_SUMMER, 14)),  # 08:00 local
     )
 
 
@@ -170,7 +179,7 @@ def _it_network(seed: int) -> Scenario:
 
 def _troubled(seed: int) -> Scenario:
     base = _sunny(seed)
-    start = base.start
+    start = _utc(_SUMMER, 12)  # 06:00 local: the faults are placed from here
     return replace(
         base,
         name="troubled-day",
