@@ -73,66 +73,31 @@ def version() -> None:
 
 
 @app.command()
-def demo(
-    scenario_name: Annotated[str, typer.Option("--scenario", help="Simulator scenario to run against.")] = (
-        "sunny-day"
+def demo(  # noqa: PLR0913 - the demo's options
+    scenario_name: Annotated[str, typer.Option("--scenario", help="Simulator scenario to run.")] = "sunny-day",
+    mode: Annotated[str, typer.Option(help="Policy mode: fuse_only, solar, solar_min or fixed.")] = "solar",
+    ticks: Annotated[int, typer.Option(min=1, max=96 * 7, help="15-minute ticks to run (96 = a day).")] = 96,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the demo's DuckDB goes (replaced on every run).")
+    ] = Path("data/demo"),
+    plot: Annotated[Path, typer.Option(help="PNG of available power vs setpoint vs charging.")] = Path(
+        "data/demo/day.png"
     ),
 ) -> None:
-    """Drive the embedded default: the Zaptec client against the simulated cloud over loopback HTTP."""
-    from zapflow.simulator.scenarios import build, scenario  # noqa: PLC0415 - heavy data deps
-    from zapflow.simulator.server import SimulatorServer  # noqa: PLC0415
+    """Run a simulated day of balance ticks on the embedded default and summarise it."""
+    from zapflow.balance.demo import run_demo  # noqa: PLC0415 - heavy deps only for this command
+    from zapflow.domain.policy import PolicyMode  # noqa: PLC0415
 
-    cloud = build(scenario(scenario_name))
-    calls: list[ApiCall] = []
-    with SimulatorServer(cloud) as server:
-        settings = ZaptecSettings(
-            base_url=server.base_url, username=cloud.account.username, password=cloud.account.password
-        )
-        with ZaptecClient.from_settings(settings, accounts=AccountRegistry(), on_call=calls.append) as client:
-            _demo_round_trip(client, server.base_url)
-    console.print(_calls_table(calls))
-
-
-def _phase_label(set_phases: int | None) -> str:
-    """SetPhases (519) as a person reads it: 4/9 are all three phases, 0 is idle."""
-    if set_phases is None:
-        return "?"
-    return {0: "-", 4: "3p", 9: "3p"}.get(set_phases, "1p")
-
-
-def _demo_round_trip(client: ZaptecClient, base_url: str) -> None:
-    """List, read, step simulated time, write, and watch Zaptec's balancer and the meter react."""
-    installations = client.list_installations()
-    console.print(_installations_table(installations))
-    home = client.get_installation(installations[0].installation_id)
-    hierarchy = client.get_hierarchy(home.installation_id)
-    refs = [ref for circuit in (hierarchy.circuits if hierarchy else ()) for ref in circuit.chargers]
-    table = Table(title=f"{home.name}: simulated day")
-    for column in ("UTC", "available A", "charger", "phases", "power W", "PV W", "grid import W"):
-        table.add_column(column)
-    for hours, amps in ((1.0, 6.0), (3.0, 10.0), (3.0, 16.0), (4.0, 8.0)):
-        httpx.post(f"{base_url}/_sim/step", json={"seconds": hours * 3600}).raise_for_status()
-        client.update_installation(
-            home.installation_id,
-            InstallationUpdate(available_current_a=amps),
-            max_current_a=home.max_current_a,
-        )
-        httpx.post(f"{base_url}/_sim/step", json={"seconds": 20}).raise_for_status()
-        meter = httpx.get(f"{base_url}/sites/{home.installation_id}/meter").json()
-        for ref in refs:
-            s = charger_state(
-                ref.charger_id, client.get_charger_state(ref.charger_id), device_id=ref.device_id
-            )
-            table.add_row(
-                meter["timestamp"][11:16],
-                f"{amps:g}",
-                f"{ref.name} ({s.model.value})",
-                _phase_label(s.set_phases.value if s.set_phases else None),
-                f"{s.total_charge_power_w.value:.0f}" if s.total_charge_power_w else "?",
-                f"{meter['pv_power_w']:.0f}",
-                f"{sum(meter['grid_power_w']):.0f}",
-            )
-    console.print(table)
+    try:
+        policy_mode = PolicyMode(mode)
+    except ValueError:
+        console.print(f"[red]error[/]: unknown mode {mode!r}; one of {', '.join(m.value for m in PolicyMode)}")
+        raise typer.Exit(code=2) from None
+    try:
+        run_demo(console, scenario_name=scenario_name, mode=policy_mode, ticks=ticks, data_dir=data_dir, plot=plot)
+    except ValueError as exc:
+        console.print(f"[red]error[/]: {exc}")
+        raise typer.Exit(code=2) from None
 
 
 @app.command()

@@ -97,3 +97,6 @@ class AppSettings(BaseSettings):
 
     zaptec: ZaptecSettings = Field(default_factory=ZaptecSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    sites_file: Path = Field(Path("sites.toml"), description="The sites file (see sites.example.toml).")
+    meter_interval_s: float = Field(10.0, gt=0, description="How often the meter flow samples each site.")
+    meter_flush_s: float = Field(60.0, gt=0, description="How often the meter flow queues its samples.")

@@ -55,6 +55,7 @@ def test_fuse_limited_evening_stays_within_the_fuse() -> None:
     cloud = build(scenario("fuse-limited-evening"), wall=FakeClock())
     inst = cloud.world.installation_by_name("Home")
     both_charging = False
+    cloud.step(4 * 3600)  # the day starts at 12:00 local
     for _ in range(6 * 60):
         cloud.step(60)
         per_phase = [0.0, 0.0, 0.0]

@@ -49,7 +49,8 @@ def snapshot_row(tick_id: str, snapshot: Snapshot, *, ev_power_w: float, oldest_
 
 def forecast_rows(tick_id: str, installation_id: str, forecast: Forecast) -> list[dict[str, Any]]:
     """One row per (quantity, phase, quantile): household per phase 1-3, pv and surplus as phase 0."""
-    series = [(f"household_w", p + 1, q) for p, q in enumerate(forecast.household_w)]
+    series = [("household_w", p + 1, q) for p, q in enumerate(forecast.household_w)]
+    series += [("household_peak_w", p + 1, q) for p, q in enumerate(forecast.household_peak_w or ())]
     series += [("pv_w", 0, forecast.pv_w), ("surplus_w", 0, forecast.surplus_w)]
     return [
         {

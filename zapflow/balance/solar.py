@@ -8,6 +8,7 @@ nothing but the sun's position, so it runs offline with no data files.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
@@ -37,7 +38,11 @@ class ClearSky:
             if values is None:
                 start = pd.Timestamp(datetime(day.year, day.month, day.day, tzinfo=UTC))
                 times = pd.date_range(start, periods=_MINUTES, freq="1min")
-                ghi = self.location.get_clearsky(times, model="haurwitz")["ghi"]
+                with warnings.catch_warnings():
+                    # pvlib still calls DatetimeIndex.dayofyear, which pandas 3 deprecates; not ours to fix.
+                    warnings.filterwarnings("ignore", message=".*dayofyear is deprecated", category=FutureWarning)
+                    warnings.filterwarnings("ignore", message=".*dayofyear is deprecated")
+                    ghi = self.location.get_clearsky(times, model="haurwitz")["ghi"]
                 values = np.clip(ghi.to_numpy(dtype=float), 0.0, None) * self.pv_kwp
                 if len(self._days) >= self._max_days:
                     self._days.pop(min(self._days))

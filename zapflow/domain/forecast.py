@@ -56,6 +56,8 @@ class IntervalMean:
     household_w: tuple[float, float, float]
     pv_w: float
     clear_sky: float
+    household_peak_w: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """Highest sample per phase in the interval (minute means in: the peak minute)."""
 
 
 def interval_means(
@@ -70,6 +72,7 @@ def interval_means(
     step = timedelta(seconds=horizon_s)
     start = end - count * step
     sums: list[list[float]] = [[0.0] * 5 for _ in range(count)]
+    peaks: list[list[float]] = [[0.0] * 3 for _ in range(count)]
     for sample in history:
         if not start <= sample.at < end:
             continue
@@ -77,6 +80,7 @@ def interval_means(
         bucket = sums[index]
         for p, watts in enumerate(sample.household_w.as_tuple()):
             bucket[p] += watts
+            peaks[index][p] = max(peaks[index][p], watts)
         bucket[3] += sample.pv_w
         bucket[4] += 1
     result: list[IntervalMean | None] = []
@@ -85,8 +89,14 @@ def interval_means(
             result.append(None)
             continue
         interval_start = start + index * step
+        peak = peaks[index]
         result.append(
-            IntervalMean((l1 / n, l2 / n, l3 / n), pv / n, _mean_clear_sky(clear_sky, interval_start, step))
+            IntervalMean(
+                (l1 / n, l2 / n, l3 / n),
+                pv / n,
+                _mean_clear_sky(clear_sky, interval_start, step),
+                (peak[0], peak[1], peak[2]),
+            )
         )
     return result
 
@@ -137,6 +147,7 @@ def forecast_next_interval(
 
     # The method's own errors: forecast each past interval from the one before it.
     load_errors: list[list[float]] = [[], [], []]
+    peak_errors: list[list[float]] = [[], [], []]
     pv_errors: list[float] = []
     surplus_errors: list[float] = []
     for before, actual in pairwise(intervals):
@@ -145,6 +156,7 @@ def forecast_next_interval(
         loads, pv = _point(before, actual.clear_sky, settings)
         for p in range(3):
             load_errors[p].append(actual.household_w[p] - loads[p])
+            peak_errors[p].append(actual.household_peak_w[p] - before.household_peak_w[p])
         pv_errors.append(actual.pv_w - pv)
         surplus_errors.append((actual.pv_w - sum(actual.household_w)) - (pv - sum(loads)))
 
@@ -152,6 +164,7 @@ def forecast_next_interval(
     cold = samples < settings.min_error_samples
     if cold:
         households = tuple(_cold_load(load, settings) for load in load_point)
+        peaks = tuple(_cold_load(peak, settings) for peak in last.household_peak_w)
         pv_upper = pv_point * 1.2 + 500.0 if pv_point > 0 else 0.0
         pv_q = Quantiles(values={0.1: 0.0, 0.5: pv_point, 0.9: pv_upper})
         upper_load = sum(h.at(0.9) for h in households)
@@ -165,6 +178,15 @@ def forecast_next_interval(
     else:
         households = tuple(
             Quantiles(values={q: max(0.0, load_point[p] + _empirical(load_errors[p], q)) for q in QUANTILES})
+            for p in range(3)
+        )
+        # The peak minute: persistence of the last interval's peak plus its own error quantiles.
+        peaks = tuple(
+            Quantiles(
+                values={
+                    q: max(0.0, last.household_peak_w[p] + _empirical(peak_errors[p], q)) for q in QUANTILES
+                }
+            )
             for p in range(3)
         )
         sun_up = next_clear_sky >= _MIN_CLEAR_SKY  # at night no error quantile makes PV
@@ -182,6 +204,7 @@ def forecast_next_interval(
         surplus_w=surplus_q,
         cold_start=cold,
         error_samples=samples,
+        household_peak_w=(peaks[0], peaks[1], peaks[2]),
     )
 
 

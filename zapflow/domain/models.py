@@ -254,4 +254,7 @@ class Forecast(_Frozen):
     surplus_w: Quantiles
     cold_start: bool
     error_samples: int
+    household_peak_w: tuple[Quantiles, Quantiles, Quantiles] | None = None
+    """The interval's highest one-minute household load per phase (what a fuse sees); None when
+    the history has no minute resolution."""
     """How many past forecast errors the quantiles come from (0 on a cold start)."""

@@ -229,7 +229,9 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - the policy reads top to bottom as 
             targets = [min(settings.fixed_current_a, h) for h in headroom]
     else:
         assert forecast is not None  # noqa: S101 - `stale` covers the None case
-        loads = [forecast.household_w[p].at(settings.load_quantile) for p in range(3)]
+        # A fuse trips on the interval's peak minute, not its mean: use the peak forecast when there is one.
+        load_q = forecast.household_peak_w or forecast.household_w
+        loads = [load_q[p].at(settings.load_quantile) for p in range(3)]
         headroom = [fuse_room_a - loads[p] / volts for p in range(3)]
         candidates += [Candidate(name=f"fuse_l{p + 1}", value_a=headroom[p]) for p in range(3)]
         if settings.mode is PolicyMode.FUSE_ONLY:

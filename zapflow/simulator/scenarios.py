@@ -104,7 +104,7 @@ def _fuse_limited_evening(seed: int) -> Scenario:
     return Scenario(
         name="fuse-limited-evening",
         description="3x16 A fuse on a January evening: household peak, heat pump, two cars from 17:00.",
-        start=_utc(_WINTER, 23),  # 16:00 local
+        start=_utc(_WINTER, 19),  # 12:00 local: meter history before the evening
         seed=seed,
         installations=(_home(max_current_a=16.0, chargers=chargers),),
         sites={
