@@ -23,7 +23,7 @@ __all__ = ["balance"]
 
 
 @flow(name="balance", log_prints=False)
-def balance(  # noqa: PLR0913 - the run's parameters, as the UI shows them
+def balance(  # noqa: PLR0913, PLR0917 - the run's parameters, as the UI shows them
     installation_ids: list[str] | None = None,
     mode: PolicyMode | None = None,
     dry_run: bool = False,  # noqa: FBT001, FBT002 - a flow parameter

@@ -1,5 +1,8 @@
-"""The meter flow: long-running (bounded runs, restarted by an automation), samples every site's
-meter every N seconds into `meter_readings`, and charger state at Zaptec's agreed cadence."""
+"""The meter flow: long-running, in bounded runs that an automation restarts.
+
+Samples every site's meter every N seconds into `meter_readings`, and charger state at Zaptec's
+agreed cadence.
+"""
 
 from __future__ import annotations
 

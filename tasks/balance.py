@@ -50,7 +50,11 @@ def load_sites_task(path: str) -> SitesFile:
 
 
 @task(
-    name="balance-tick", retries=2, retry_delay_seconds=60, retry_condition_fn=only_transient, cache_policy=NO_CACHE
+    name="balance-tick",
+    retries=2,
+    retry_delay_seconds=60,
+    retry_condition_fn=only_transient,
+    cache_policy=NO_CACHE,
 )
 def balance_tick(request: TickRequest, site: SiteConfig, *, strict_limit: bool = True) -> TickReport:
     """One tick for one installation, holding the installation's concurrency slot."""

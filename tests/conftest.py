@@ -13,7 +13,7 @@ from zapflow.settings import ZaptecSettings
 from zapflow.zaptec import AccountRegistry, ApiCall, RetryPolicy, ZaptecClient
 from zapflow.zaptec.recorded import RecordedZaptec
 
-_TIERS = {"unit": pytest.mark.unit, "integration": pytest.mark.integration}
+_TIERS = {"unit": pytest.mark.unit, "integration": pytest.mark.integration, "flows": pytest.mark.flows}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

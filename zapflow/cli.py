@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated
 
 import duckdb
-import httpx
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
@@ -27,13 +26,10 @@ from zapflow import __version__
 from zapflow.domain.models import InstallationSettings
 from zapflow.settings import AppSettings, ZaptecSettings
 from zapflow.zaptec import (
-    AccountRegistry,
     ApiCall,
-    InstallationUpdate,
     ZaptecClient,
     ZaptecError,
 )
-from zapflow.zaptec.mapping import charger_state
 
 app = typer.Typer(help="Dynamic load balancing for Zaptec EV-charger installations.", no_args_is_help=True)
 console = Console()
@@ -73,8 +69,10 @@ def version() -> None:
 
 
 @app.command()
-def demo(  # noqa: PLR0913 - the demo's options
-    scenario_name: Annotated[str, typer.Option("--scenario", help="Simulator scenario to run.")] = "sunny-day",
+def demo(
+    scenario_name: Annotated[
+        str, typer.Option("--scenario", help="Simulator scenario to run.")
+    ] = "sunny-day",
     mode: Annotated[str, typer.Option(help="Policy mode: fuse_only, solar, solar_min or fixed.")] = "solar",
     ticks: Annotated[int, typer.Option(min=1, max=96 * 7, help="15-minute ticks to run (96 = a day).")] = 96,
     data_dir: Annotated[
@@ -91,10 +89,14 @@ def demo(  # noqa: PLR0913 - the demo's options
     try:
         policy_mode = PolicyMode(mode)
     except ValueError:
-        console.print(f"[red]error[/]: unknown mode {mode!r}; one of {', '.join(m.value for m in PolicyMode)}")
+        console.print(
+            f"[red]error[/]: unknown mode {mode!r}; one of {', '.join(m.value for m in PolicyMode)}"
+        )
         raise typer.Exit(code=2) from None
     try:
-        run_demo(console, scenario_name=scenario_name, mode=policy_mode, ticks=ticks, data_dir=data_dir, plot=plot)
+        run_demo(
+            console, scenario_name=scenario_name, mode=policy_mode, ticks=ticks, data_dir=data_dir, plot=plot
+        )
     except ValueError as exc:
         console.print(f"[red]error[/]: {exc}")
         raise typer.Exit(code=2) from None

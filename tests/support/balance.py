@@ -34,7 +34,7 @@ class Rig:
     services: TickServices
     driver: SimDriver
 
-    def tick(self, **request: Any) -> TickReport:  # noqa: ANN401 - TickRequest fields
+    def tick(self, **request: Any) -> TickReport:
         """Run one tick now (scheduled at the current slot unless given)."""
         return run_tick(TickRequest(self.site.installation_id, **request), self.site, self.services)
 
@@ -58,18 +58,20 @@ class Rig:
         """Feed the meter history the way the meter flow does (one reading per `every_s`)."""
         from zapflow.balance.records import meter_row  # noqa: PLC0415
 
-        assert self.services.meter is not None  # noqa: S101
+        assert self.services.meter is not None
         rows = []
         for _ in range(int(minutes * 60 / every_s)):
             self.step(every_s)
             reading = self.services.meter.read(self.driver.now())
-            rows.append(meter_row(self.site.installation_id, reading, source="meter", received_at=self.driver.now()))
+            rows.append(
+                meter_row(self.site.installation_id, reading, source="meter", received_at=self.driver.now())
+            )
         self.storage.write_batch("meter_readings", rows)
 
 
-def rig(
+def rig(  # noqa: PLR0913 - keyword-only knobs of a test rig
     chosen: Scenario,
-    data_dir: Any,  # noqa: ANN401 - a path
+    data_dir: Any,
     *,
     mode: PolicyMode = PolicyMode.FUSE_ONLY,
     site_changes: dict[str, Any] | None = None,
@@ -94,7 +96,9 @@ def rig(
     accounts = AccountRegistry()
 
     def client_factory(on_call: Callable[[ApiCall], None]) -> ZaptecClient:
-        return ZaptecClient.from_settings(settings, transport=transport, accounts=accounts, clock=driver, on_call=on_call)
+        return ZaptecClient.from_settings(
+            settings, transport=transport, accounts=accounts, clock=driver, on_call=on_call
+        )
 
     storage = Storage.at(data_dir, **(storage_overrides or {}))
     storage.ensure_ready()

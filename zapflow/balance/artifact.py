@@ -46,8 +46,11 @@ def tick_markdown(report: TickReport) -> str:
     lines = [
         f"### Tick {report.scheduled_at:%Y-%m-%d %H:%M} UTC, installation `{report.installation_id}`",
         "",
-        f"**{report.status}**{' (dry run)' if report.dry_run else ''}: setpoint **{_amps(report.setpoint_a)}**, "
-        f"{report.phases or '-'} phase(s), reason `{report.reason}`, bound by `{report.binding_constraint}`.",
+        (
+            f"**{report.status}**{' (dry run)' if report.dry_run else ''}: "
+            f"setpoint **{_amps(report.setpoint_a)}**, {report.phases or '-'} phase(s), "
+            f"reason `{report.reason}`, bound by `{report.binding_constraint}`."
+        ),
         "",
         f"Write: {report.write_outcome or 'not needed'}"
         + (f" (hold: {report.hold})" if report.hold else "")
@@ -58,7 +61,8 @@ def tick_markdown(report: TickReport) -> str:
     ]
     lines += [f"| {k} | {round(v)} W |" for k, v in report.forecast.items()]
     lines += [
-        f"| API {c['method']} {c['endpoint']} | {c['status']} ({c['attempts']} attempt(s)) |" for c in report.api_calls
+        f"| API {c['method']} {c['endpoint']} | {c['status']} ({c['attempts']} attempt(s)) |"
+        for c in report.api_calls
     ]
     if report.notes:
         lines += ["", *(f"- {n}" for n in report.notes)]

@@ -20,13 +20,19 @@ from zapflow.simulator.scenarios import scenario
 __all__ = ["DEMO_QUERIES", "run_demo", "summary_rows"]
 
 DEMO_QUERIES = (
-    "SELECT t.scheduled_at, d.reason, d.binding_constraint, d.setpoint_l1_a, d.phases, d.hold "
-    "FROM ticks t JOIN decisions d USING (tick_id) ORDER BY t.scheduled_at",
-    "SELECT date_trunc('hour', measured_at) AS hour, round(avg(pv_power_w)) AS pv_w, "
-    "round(avg(grid_power_l1_w + grid_power_l2_w + grid_power_l3_w)) AS grid_w "
-    "FROM meter_readings GROUP BY 1 ORDER BY 1",
-    "SELECT endpoint, method, count(*) AS calls, max(attempts) AS max_attempts "
-    "FROM api_calls GROUP BY ALL ORDER BY calls DESC",
+    (
+        "SELECT t.scheduled_at, d.reason, d.binding_constraint, d.setpoint_l1_a, d.phases, d.hold "
+        "FROM ticks t JOIN decisions d USING (tick_id) ORDER BY t.scheduled_at"
+    ),
+    (
+        "SELECT date_trunc('hour', measured_at) AS hour, round(avg(pv_power_w)) AS pv_w, "
+        "round(avg(grid_power_l1_w + grid_power_l2_w + grid_power_l3_w)) AS grid_w "
+        "FROM meter_readings GROUP BY 1 ORDER BY 1"
+    ),
+    (
+        "SELECT endpoint, method, count(*) AS calls, max(attempts) AS max_attempts "
+        "FROM api_calls GROUP BY ALL ORDER BY calls DESC"
+    ),
 )
 
 
@@ -34,9 +40,15 @@ def _clean(data_dir: Path) -> None:
     """The demo's data dir holds only demo data; refuse anything that looks like something else."""
     if not data_dir.exists():
         return
-    unexpected = [p.name for p in data_dir.iterdir() if p.name not in {"zapflow.duckdb", "zapflow.duckdb.wal", "outbox", "day.png"}]
+    unexpected = [
+        p.name
+        for p in data_dir.iterdir()
+        if p.name not in {"zapflow.duckdb", "zapflow.duckdb.wal", "outbox", "day.png"}
+    ]
     if unexpected:
-        msg = f"{data_dir} holds more than demo data ({', '.join(sorted(unexpected))}); pick another --data-dir"
+        msg = (
+            f"{data_dir} holds more than demo data ({', '.join(sorted(unexpected))}); pick another --data-dir"
+        )
         raise ValueError(msg)
     shutil.rmtree(data_dir)
 
@@ -58,12 +70,18 @@ def summary_rows(result: DayResult) -> list[tuple[str, str]]:
         ("ticks", ", ".join(f"{n} {k}" for k, n in sorted(statuses.items()))),
         ("EV energy delivered", f"{s.ev_kwh:.1f} kWh"),
         ("solar share of EV energy", f"{s.solar_share:.1%}"),
-        ("surplus captured while plugged in", f"{s.surplus_captured:.1%} of {s.surplus_while_plugged_kwh:.1f} kWh"),
+        (
+            "surplus captured while plugged in",
+            f"{s.surplus_captured:.1%} of {s.surplus_while_plugged_kwh:.1f} kWh",
+        ),
         ("grid import caused by the EV", f"{s.grid_kwh:.1f} kWh"),
         ("writes", ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "none"),
         ("phase switches written", str(switches)),
         ("worst fuse margin", f"{s.worst_margin_a:.1f} A (fuse {result.truth.fuse_a:g} A)"),
-        ("EV-caused minutes over the fuse", f"{s.ev_caused_over_fuse} of {s.charging_minutes} charging minutes"),
+        (
+            "EV-caused minutes over the fuse",
+            f"{s.ev_caused_over_fuse} of {s.charging_minutes} charging minutes",
+        ),
     ]
 
 

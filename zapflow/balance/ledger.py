@@ -24,7 +24,7 @@ from zapflow.domain.phases import PhaseState
 from zapflow.domain.policy import Setpoint
 from zapflow.zaptec.observations import Observation
 
-__all__ = ["EV_CURRENT_STATE_IDS", "Ledger", "LastWrite", "TickRecord", "household_history"]
+__all__ = ["EV_CURRENT_STATE_IDS", "LastWrite", "Ledger", "TickRecord", "household_history"]
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +84,14 @@ class Ledger:
         try:
             given = {"installation_id": self.installation_id, **params}
             used = {k: v for k, v in given.items() if f"${k}" in sql}  # DuckDB refuses extras
-            return self.storage.read(sql, used).to_pylist()
+            rows: list[dict[str, Any]] = self.storage.read(sql, used).to_pylist()
         except (StorageError, duckdb.Error, OSError) as exc:
             self.unavailable = True
             first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.errors.append(first_line)
             log.warning("history unavailable for %s: %s", self.installation_id, first_line)
             return None
+        return rows
 
     def tick(self, tick_id: str) -> TickRecord:
         """The tick's recorded status and its write intents with their outcomes."""
@@ -105,9 +106,7 @@ class Ledger:
             {"tick_id": tick_id},
         )
         status = status_rows[0]["status"] if status_rows else None
-        intents = tuple(
-            (r["intent_id"], json.loads(r["payload"]), r["outcome"]) for r in (intent_rows or ())
-        )
+        intents = tuple((r["intent_id"], json.loads(r["payload"]), r["outcome"]) for r in (intent_rows or ()))
         return TickRecord(status=status, intents=intents)
 
     def first_seen(self) -> dict[str, Any] | None:
@@ -129,7 +128,9 @@ class Ledger:
         if not rows:
             return None
         r = rows[0]
-        return LastWrite(r["intent_id"], r["tick_id"], json.loads(r["payload"]), r["outcome"], r["finished_at"])
+        return LastWrite(
+            r["intent_id"], r["tick_id"], json.loads(r["payload"]), r["outcome"], r["finished_at"]
+        )
 
     def last_accepted_write(self, before: datetime) -> LastWrite | None:
         """The newest write that landed before `before`."""
@@ -143,7 +144,9 @@ class Ledger:
         if not rows:
             return None
         r = rows[0]
-        return LastWrite(r["intent_id"], r["tick_id"], json.loads(r["payload"]), r["outcome"], r["finished_at"])
+        return LastWrite(
+            r["intent_id"], r["tick_id"], json.loads(r["payload"]), r["outcome"], r["finished_at"]
+        )
 
     def phase_state(self, before: datetime) -> PhaseState:
         """The phase state the newest decision carried on."""
@@ -201,8 +204,11 @@ def household_history(
     *,
     voltage_v: float,
 ) -> list[SitePowerSample]:
-    """Household load per phase per minute = grid import + PV - EV (EV as a step function of its
-    observed phase currents, summed over chargers; PV split evenly over three phases)."""
+    """Household load per phase per minute = grid import + PV - EV.
+
+    EV is a step function of its observed phase currents, summed over chargers; PV is split
+    evenly over three phases.
+    """
     current: dict[tuple[str, int], float] = {}
     observations = sorted(ev_observations, key=lambda r: r["observed_at"])
     index = 0
@@ -210,7 +216,9 @@ def household_history(
     for row in meter_minutes:
         minute = row["minute"]
         # A minute's EV current is what was last observed before the minute ended.
-        while index < len(observations) and observations[index]["observed_at"] < minute + timedelta(minutes=1):
+        while index < len(observations) and observations[index]["observed_at"] < minute + timedelta(
+            minutes=1
+        ):
             obs = observations[index]
             value = _float(obs["value"])
             if value is not None:
@@ -224,6 +232,8 @@ def household_history(
         grid = (row["g1"] or 0.0, row["g2"] or 0.0, row["g3"] or 0.0)
         loads = [max(0.0, grid[p] + pv / 3 - ev_w[p]) for p in range(3)]
         samples.append(
-            SitePowerSample(at=minute, household_w=PhaseValues(l1=loads[0], l2=loads[1], l3=loads[2]), pv_w=pv)
+            SitePowerSample(
+                at=minute, household_w=PhaseValues(l1=loads[0], l2=loads[1], l3=loads[2]), pv_w=pv
+            )
         )
     return samples

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import asdict
 from typing import Any
 
@@ -33,7 +33,9 @@ def sample_for(
     storage.ensure_ready()
     with ExitStack() as stack:
         http = stack.enter_context(httpx.Client(timeout=5.0))
-        client = stack.enter_context(ZaptecClient.from_settings(settings.zaptec, accounts=ACCOUNTS, clock=clock))
+        client = stack.enter_context(
+            ZaptecClient.from_settings(settings.zaptec, accounts=ACCOUNTS, clock=clock)
+        )
         samplers = []
         for site in sites:
             try:
@@ -53,12 +55,9 @@ def sample_for(
                 )
             )
 
-        def merge_now_and_then() -> None:
-            try:
-                storage.merge()
-            except StorageError:
-                pass  # rows stay in the outbox; the next merge takes them
-
-        run_sampler(samplers, clock=clock, interval_s=settings.meter_interval_s, duration_s=duration_s, stop=stop)
-        merge_now_and_then()
+        run_sampler(
+            samplers, clock=clock, interval_s=settings.meter_interval_s, duration_s=duration_s, stop=stop
+        )
+        with suppress(StorageError):  # rows stay in the outbox; the next merge takes them
+            storage.merge()
     return {s.installation_id: asdict(s.stats) for s in samplers}

@@ -21,7 +21,9 @@ __all__ = [
 ]
 
 
-def snapshot_row(tick_id: str, snapshot: Snapshot, *, ev_power_w: float, oldest_age_s: float) -> dict[str, Any]:
+def snapshot_row(
+    tick_id: str, snapshot: Snapshot, *, ev_power_w: float, oldest_age_s: float
+) -> dict[str, Any]:
     """One `snapshots` row: the headline values as columns, the whole snapshot as JSON."""
     inst = snapshot.installation
     phases = inst.available_current_phases_a
@@ -142,7 +144,9 @@ def event_rows(
     ]
 
 
-def meter_row(installation_id: str, reading: SiteReading, *, source: str, received_at: datetime) -> dict[str, Any]:
+def meter_row(
+    installation_id: str, reading: SiteReading, *, source: str, received_at: datetime
+) -> dict[str, Any]:
     """One `meter_readings` row."""
     c, p = reading.grid_current_a, reading.grid_power_w
     return {

@@ -1,4 +1,6 @@
-"""The meter flow's work: sample the site meter every N seconds and poll charger state at the
+"""The meter flow's work: the site meter every N seconds, charger state at the agreed cadence.
+
+Samples the site meter every N seconds and polls charger state at the
 cadence agreed with Zaptec (60 s while a car charges, 10 min otherwise: zaptec-api.md 5.3), so the
 tick has household history without a Service Bus subscription.
 
@@ -111,7 +113,9 @@ class SiteSampler:
                 {k: r[k] for k in _LATEST_COLUMNS} for r in rows
             )
             mode = charger_state(charger_id, events).operation_mode
-            charging = charging or (mode is not None and mode.value == ChargerOperationMode.CONNECTED_CHARGING)
+            charging = charging or (
+                mode is not None and mode.value == ChargerOperationMode.CONNECTED_CHARGING
+            )
         self._charging = charging
 
     def flush(self) -> None:
@@ -130,7 +134,7 @@ class SiteSampler:
         self.stats.flushes += 1
 
 
-def run_sampler(
+def run_sampler(  # noqa: PLR0913 - keyword-only loop knobs
     samplers: list[SiteSampler],
     *,
     clock: Clock,

@@ -1,4 +1,6 @@
-"""A simulated day on the embedded default: the same tick code the deployment runs, against the
+"""A simulated day on the embedded default, through the same tick code the deployment runs.
+
+The ticks run against the
 simulated Zaptec cloud over loopback HTTP, with the meter sampled on the simulated clock.
 
 The simulator's own clock is the only clock: `SimDriver.sleep()` moves simulated time (so the
@@ -191,7 +193,7 @@ def run_day(  # noqa: PLR0913 - every knob of a simulated run, keyword-only
     truth = Truth(site.installation_id, site.voltage_v, site.fuse_a)
     driver = SimDriver(cloud)
     settings = ZaptecSettings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         base_url=base_url,
         username=cloud.account.username,
         password=cloud.account.password,
@@ -342,9 +344,12 @@ def score(truth: Truth) -> Score:
 
 
 def perfect_foresight_kwh(truth: Truth, *, car_max_a: float, wanted_kwh: float) -> float:
-    """Energy of the perfect-foresight fuse schedule: per 15 minutes, the minimum over its minutes
-    of fuse minus household load per phase (three-phase charging: the tightest phase), capped by
-    what the cars can take while they want energy, and by the energy they want in total."""
+    """Energy of the perfect-foresight fuse schedule.
+
+    Per 15 minutes, the minimum over its minutes of fuse minus household load per phase
+    (three-phase charging: the tightest phase), capped by what the cars can take while they want
+    energy, and by the energy they want in total.
+    """
     v = truth.voltage_v
     slots: dict[datetime, list[list[TruthSample]]] = {}
     for minute in _minutes(truth):
@@ -356,7 +361,8 @@ def perfect_foresight_kwh(truth: Truth, *, car_max_a: float, wanted_kwh: float) 
         if not any(s.wants for m in minutes for s in m):
             continue
         room = min(
-            truth.fuse_a - (sum(s.household_w[p] for s in m) / len(m) - sum(s.pv_w[p] for s in m) / len(m)) / v
+            truth.fuse_a
+            - (sum(s.household_w[p] for s in m) / len(m) - sum(s.pv_w[p] for s in m) / len(m)) / v
             for m in minutes
             for p in range(3)
         )
@@ -375,10 +381,17 @@ def save_plot(result: DayResult, path: Path) -> Path:
     truth = result.truth
     v = truth.voltage_v
     minutes = _minutes(truth)
-    times = [m[0].at for m in minutes]
+    import matplotlib.dates as mdates  # noqa: PLC0415
+
+    times = mdates.date2num(  # type: ignore[no-untyped-call]
+        [m[0].at for m in minutes]
+    )
     surplus = [max(0.0, sum(sum(s.pv_w) - sum(s.household_w) for s in m) / len(m)) / 1000 for m in minutes]
     headroom = [
-        min(truth.fuse_a - sum(s.household_w[p] - s.pv_w[p] for s in m) / len(m) / v for p in range(3)) * 3 * v / 1000
+        min(truth.fuse_a - sum(s.household_w[p] - s.pv_w[p] for s in m) / len(m) / v for p in range(3))
+        * 3
+        * v
+        / 1000
         for m in minutes
     ]
     ev = [sum(sum(s.ev_a) for s in m) / len(m) * v / 1000 for m in minutes]
@@ -386,12 +399,20 @@ def save_plot(result: DayResult, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(11, 4.5), dpi=100)
     ax.fill_between(times, surplus, step="post", alpha=0.3, color="gold", label="solar surplus (truth)")
     ax.plot(times, headroom, color="grey", lw=0.8, label="fuse headroom (truth)")
-    ax.plot(times, setpoint, color="tab:blue", lw=1.2, drawstyle="steps-post", label="available current written (as power)")
+    ax.plot(
+        times,
+        setpoint,
+        color="tab:blue",
+        lw=1.2,
+        drawstyle="steps-post",
+        label="available current written (as power)",
+    )
     ax.plot(times, ev, color="tab:green", lw=1.2, label="EV charging power")
     ax.set_ylabel("kW")
     ax.set_ylim(bottom=0)
     ax.set_title(f"{result.site.name}: {result.cloud.scenario_name}, {result.site.mode.value}")
     ax.legend(loc="upper left", fontsize=8)
+    ax.xaxis_date()
     fig.autofmt_xdate()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,10 @@ _MINUTES = 1440
 
 
 class ClearSky:
-    """Clear-sky PV power (W) at a site: clear-sky GHI x kWp (so the clear-sky index of a sunny
-    hour is near 1); cached per UTC day; callable as `clear_sky(at)`."""
+    """Clear-sky PV power (W) at a site; callable as `clear_sky(at)`.
+
+    Clear-sky GHI x kWp, so the clear-sky index of a sunny hour is near 1; cached per UTC day.
+    """
 
     def __init__(self, latitude: float, longitude: float, pv_kwp: float, *, max_days: int = 16) -> None:
         self.location = pvlib.location.Location(latitude, longitude, tz="UTC")
@@ -40,7 +42,9 @@ class ClearSky:
                 times = pd.date_range(start, periods=_MINUTES, freq="1min")
                 with warnings.catch_warnings():
                     # pvlib still calls DatetimeIndex.dayofyear, which pandas 3 deprecates; not ours to fix.
-                    warnings.filterwarnings("ignore", message=".*dayofyear is deprecated", category=FutureWarning)
+                    warnings.filterwarnings(
+                        "ignore", message=".*dayofyear is deprecated", category=FutureWarning
+                    )
                     warnings.filterwarnings("ignore", message=".*dayofyear is deprecated")
                     ghi = self.location.get_clearsky(times, model="haurwitz")["ghi"]
                 values = np.clip(ghi.to_numpy(dtype=float), 0.0, None) * self.pv_kwp

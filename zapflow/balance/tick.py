@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from storage import Storage, StorageError
-from zapflow.balance.ledger import ACCEPTED_OUTCOMES, Ledger, LastWrite, household_history
+from zapflow.balance.ledger import ACCEPTED_OUTCOMES, LastWrite, Ledger, household_history
 from zapflow.balance.records import (
     api_call_rows,
     decision_row,
@@ -39,6 +39,7 @@ from zapflow.domain.models import (
     InstallationSettings,
     PhaseValues,
     SitePowerSample,
+    SiteReading,
 )
 from zapflow.domain.policy import Decision, PolicyMode, PreviousDecision, Snapshot, decide
 from zapflow.meter.sources import MeterError, MeterSource
@@ -47,7 +48,15 @@ from zapflow.zaptec import AmbiguousWrite, ApiCall, InstallationUpdate, ZaptecCl
 from zapflow.zaptec.errors import PermanentError, TransientError, ZaptecError, redact
 from zapflow.zaptec.mapping import charger_state
 
-__all__ = ["POLICY_VERSION", "TickReport", "TickRequest", "TickServices", "run_tick", "slot_start", "tick_id_for"]
+__all__ = [
+    "POLICY_VERSION",
+    "TickReport",
+    "TickRequest",
+    "TickServices",
+    "run_tick",
+    "slot_start",
+    "tick_id_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +262,11 @@ class _Tick:
             "mode_default": inst.is_controllable,
             "role_can_write": inst.can_write,
             "phase_switching": sorted(
-                {c["model"] for c in chargers if c["model"] in (ChargerModel.GO2.value, ChargerModel.PRO.value)}
+                {
+                    c["model"]
+                    for c in chargers
+                    if c["model"] in (ChargerModel.GO2.value, ChargerModel.PRO.value)
+                }
             ),
             "models": sorted({c["model"] for c in chargers}),
         }
@@ -262,7 +275,11 @@ class _Tick:
             {
                 "installation_id": self.installation_id,
                 "first_seen_at": self.now,
-                "settings": {"original": inst.model_dump(mode="json"), "checks": checks, "chargers": chargers},
+                "settings": {
+                    "original": inst.model_dump(mode="json"),
+                    "checks": checks,
+                    "chargers": chargers,
+                },
             },
         )
         self.notes.append(f"first contact: {checks}")
@@ -291,24 +308,32 @@ class _Tick:
                         value=row["value"],
                     )
                 )
-            return [
-                charger_state(cid, events[cid], device_id=models[cid].get("device_id")) for cid in ids
-            ]
+            return [charger_state(cid, events[cid], device_id=models[cid].get("device_id")) for cid in ids]
         self.state_source = "poll"
         states = []
         for cid in ids:
             polled = client.get_charger_state(cid)
             received = self.clock.now()
-            rows = event_rows(polled, installation_id=self.installation_id, source="poll", received_at=received)
+            rows = event_rows(
+                polled, installation_id=self.installation_id, source="poll", received_at=received
+            )
             self.rows.add("charger_events", *rows)
             self.rows.add(
                 "charger_state_latest",
-                *({k: r[k] for k in ("charger_id", "state_id", "observed_at", "value", "source", "received_at")} for r in rows),
+                *(
+                    {
+                        k: r[k]
+                        for k in ("charger_id", "state_id", "observed_at", "value", "source", "received_at")
+                    }
+                    for r in rows
+                ),
             )
             states.append(charger_state(cid, polled, device_id=models[cid].get("device_id")))
         return states
 
-    def history(self, ev_now_w: PhaseValues, reading: Any) -> tuple[list[SitePowerSample], PhaseValues | None]:  # noqa: ANN401
+    def history(
+        self, ev_now_w: PhaseValues, reading: SiteReading | None
+    ) -> tuple[list[SitePowerSample], PhaseValues | None]:
         """Household/PV history per minute for the forecaster, and the fallback's peak load."""
         horizon = timedelta(seconds=self.services.forecast.horizon_s)
         start = self.now - horizon * (self.services.forecast.error_window + 1)
@@ -318,16 +343,23 @@ class _Tick:
         if reading is not None and (not samples or reading.measured_at > samples[-1].at):
             # The fresh reading joins the history with the EV power the chargers report now.
             pv = reading.pv_power_w
-            loads = [max(0.0, g + pv / 3 - e) for g, e in zip(reading.grid_power_w.as_tuple(), ev_now_w.as_tuple(), strict=True)]
+            loads = [
+                max(0.0, g + pv / 3 - e)
+                for g, e in zip(reading.grid_power_w.as_tuple(), ev_now_w.as_tuple(), strict=True)
+            ]
             samples.append(
                 SitePowerSample(
-                    at=reading.measured_at, household_w=PhaseValues(l1=loads[0], l2=loads[1], l3=loads[2]), pv_w=pv
+                    at=reading.measured_at,
+                    household_w=PhaseValues(l1=loads[0], l2=loads[1], l3=loads[2]),
+                    pv_w=pv,
                 )
             )
         window_start = self.now - timedelta(seconds=self.site.household_peak_window_s)
         recent = [s.household_w.as_tuple() for s in samples if s.at >= window_start]
         peak = (
-            PhaseValues(l1=max(r[0] for r in recent), l2=max(r[1] for r in recent), l3=max(r[2] for r in recent))
+            PhaseValues(
+                l1=max(r[0] for r in recent), l2=max(r[1] for r in recent), l3=max(r[2] for r in recent)
+            )
             if recent
             else None
         )
@@ -372,7 +404,9 @@ class _Tick:
         self.services.storage.write_batch("write_intents", [row])
         return intent_id
 
-    def _result(self, intent_id: str, outcome: str, status: int | None, attempts: int | None, error: str | None) -> None:
+    def _result(
+        self, intent_id: str, outcome: str, status: int | None, attempts: int | None, error: str | None
+    ) -> None:
         self.rows.add(
             "write_results",
             {
@@ -388,7 +422,12 @@ class _Tick:
         )
 
     def _post(
-        self, client: ZaptecClient, inst: InstallationSettings, update: InstallationUpdate, payload: dict[str, Any], attempt: int
+        self,
+        client: ZaptecClient,
+        inst: InstallationSettings,
+        update: InstallationUpdate,
+        payload: dict[str, Any],
+        attempt: int,
     ) -> dict[str, Any]:
         for round_ in range(2):  # one resend at most, and only after a read-back showed nothing landed
             intent_id = self._intent(payload, attempt + round_, outcome="intended")
@@ -406,10 +445,22 @@ class _Tick:
                 self.notes.append("the POST's response was lost and the read-back shows it did not land")
                 continue
             except TransientError as exc:
-                self._result(intent_id, "failed", getattr(exc, "status", None), self._attempts(calls_before), redact(str(exc)))
+                self._result(
+                    intent_id,
+                    "failed",
+                    getattr(exc, "status", None),
+                    self._attempts(calls_before),
+                    redact(str(exc)),
+                )
                 raise
             except PermanentError as exc:
-                self._result(intent_id, "rejected", getattr(exc, "status", None), self._attempts(calls_before), redact(str(exc)))
+                self._result(
+                    intent_id,
+                    "rejected",
+                    getattr(exc, "status", None),
+                    self._attempts(calls_before),
+                    redact(str(exc)),
+                )
                 self.notes.append(f"write rejected: {type(exc).__name__}")
                 return {"write_outcome": "rejected", "payload": payload}
             self._result(intent_id, "accepted", 200, self._attempts(calls_before), None)
@@ -428,7 +479,7 @@ class _Tick:
 
     # -- the whole tick ------------------------------------------------------------------------
 
-    def run(self) -> TickReport:  # noqa: PLR0915 - the tick reads top to bottom
+    def run(self) -> TickReport:
         record = self.ledger.tick(self.tick_id)
         if record.status == "done":
             return TickReport(
@@ -469,7 +520,10 @@ class _Tick:
             except MeterError as exc:
                 self.notes.append(f"meter: {exc}")
             else:
-                self.rows.add("meter_readings", meter_row(self.installation_id, reading, source="tick", received_at=self.now))
+                self.rows.add(
+                    "meter_readings",
+                    meter_row(self.installation_id, reading, source="tick", received_at=self.now),
+                )
         ev_now = self._ev_now(states)
         samples, peak = self.history(ev_now, reading)
         forecast: Forecast | None = forecast_next_interval(
@@ -528,7 +582,13 @@ class _Tick:
         self.report.update(self.apply(client, inst, decision))
         self.rows.add(
             "decisions",
-            decision_row(self.tick_id, self.installation_id, decision, dry_run=self.dry_run, policy_version=POLICY_VERSION),
+            decision_row(
+                self.tick_id,
+                self.installation_id,
+                decision,
+                dry_run=self.dry_run,
+                policy_version=POLICY_VERSION,
+            ),
         )
         self.report["decision"] = decision
 
@@ -600,7 +660,13 @@ class _Tick:
             cold_start=self.report.get("cold_start"),
             forecast=self.report.get("forecast", {}),
             api_calls=[
-                {"endpoint": c.endpoint, "method": c.method, "status": c.status, "attempts": c.attempts, "error": c.error}
+                {
+                    "endpoint": c.endpoint,
+                    "method": c.method,
+                    "status": c.status,
+                    "attempts": c.attempts,
+                    "error": c.error,
+                }
                 for _, c in self.calls
             ],
             notes=self.notes,
@@ -614,4 +680,3 @@ def run_tick(request: TickRequest, site: SiteConfig, services: TickServices) -> 
         msg = f"request for {request.installation_id} given the site of {site.installation_id}"
         raise ValueError(msg)
     return _Tick(request, site, services).run()
-

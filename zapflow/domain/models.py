@@ -238,8 +238,18 @@ class Quantiles(_Frozen):
     values: dict[float, float]
 
     def at(self, q: float) -> float:
-        """The value at quantile `q` (must be one of the forecast's quantiles)."""
-        return self.values[q]
+        """The value at quantile `q`: linear between the known quantiles, the end value outside."""
+        if q in self.values:
+            return self.values[q]
+        known = sorted(self.values.items())
+        if q <= known[0][0]:
+            return known[0][1]
+        if q >= known[-1][0]:
+            return known[-1][1]
+        for (q0, v0), (q1, v1) in zip(known, known[1:], strict=False):
+            if q0 <= q <= q1:
+                return v0 + (v1 - v0) * (q - q0) / (q1 - q0)
+        return known[-1][1]  # pragma: no cover - the loop covers every q between the ends
 
 
 class Forecast(_Frozen):

@@ -49,9 +49,7 @@ def _utc(day: date, hour: float) -> datetime:
 _SUMMER = date(2026, 6, 17)
 _CLOUDY = date(2026, 6, 29)
 _WINTER = date(2026, 1, 14)
-_DAY_CAR = CarSpec(
-    name="Commuter EV", battery_kwh=80.0, arrival_soc=0.1, target_soc=1.0, max_current_a=16.0
-)
+_DAY_CAR = CarSpec(name="Commuter EV", battery_kwh=80.0, arrival_soc=0.1, target_soc=1.0, max_current_a=16.0)
 """Wants 72 kWh: more than a sunny June day's surplus, so every watt of it has somewhere to go."""
 _COMMUTER = CarSpec(
     name="Commuter EV", battery_kwh=60.0, arrival_soc=0.25, target_soc=0.9, max_current_a=16.0

@@ -1,0 +1,105 @@
+"""The balance flow under Prefect: an ad-hoc dry run against the simulator over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flows.balance import balance
+from storage import Storage
+from tasks.balance import installation_limit
+from zapflow.balance.simday import site_for
+from zapflow.domain.policy import PolicyMode
+from zapflow.simulator.scenarios import build, scenario
+from zapflow.simulator.server import SimulatorServer
+
+
+def _toml(site: dict[str, object]) -> str:
+    lines = ["[[site]]"]
+    for key, value in site.items():
+        if isinstance(value, dict):
+            continue
+        lines.append(f"{key} = {value!r}".replace("'", '"').replace("True", "true").replace("False", "false"))
+    meter = site["meter"]
+    assert isinstance(meter, dict)
+    lines.append(f'meter = {{ kind = "http", url = "{meter["url"]}" }}')
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def simulated_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The simulator on loopback, a sites file for it, and zapflow's settings pointing at both."""
+    chosen = scenario("sunny-day")
+    cloud = build(chosen)
+    with SimulatorServer(cloud) as server:
+        site = site_for(chosen, cloud, server.base_url, mode=PolicyMode.FUSE_ONLY)
+        data = site.model_dump(mode="json", exclude={"policy"})
+        sites_file = tmp_path / "sites.toml"
+        sites_file.write_text(_toml(data), encoding="utf-8")
+        monkeypatch.setenv("ZAPFLOW_SITES_FILE", str(sites_file))
+        monkeypatch.setenv("ZAPFLOW_STORAGE_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("ZAPFLOW_ZAPTEC_BASE_URL", server.base_url)
+        monkeypatch.setenv("ZAPFLOW_ZAPTEC_USERNAME", cloud.account.username)
+        monkeypatch.setenv("ZAPFLOW_ZAPTEC_PASSWORD", cloud.account.password)
+        yield site.installation_id
+
+
+async def _create_limit(name: str) -> None:
+    from prefect.client.orchestration import get_client  # noqa: PLC0415
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate  # noqa: PLC0415
+
+    async with get_client() as client:
+        await client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+
+
+async def _artifacts(flow_run_id: str) -> list[object]:
+    from prefect.client.orchestration import get_client  # noqa: PLC0415
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId  # noqa: PLC0415
+
+    async with get_client() as client:
+        return list(
+            await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+            )
+        )
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_ad_hoc_dry_run_completes_with_artifact_and_ledger_rows(simulated_site: str, tmp_path: Path) -> None:
+    """Completed, one markdown and one table artifact, and the tick with who asked and why."""
+    asyncio.run(_create_limit(installation_limit(simulated_site)))
+    state = balance(dry_run=True, requested_by="alice", reason="checking the new fuse", return_state=True)
+    assert state.is_completed(), state
+    reports = state.result()
+    assert [r["status"] for r in reports] == ["done"]
+    assert reports[0]["dry_run"] is True
+    artifacts = asyncio.run(_artifacts(str(state.state_details.flow_run_id)))
+    assert {a.type for a in artifacts} == {"markdown", "table"}  # type: ignore[attr-defined]
+    storage = Storage.at(tmp_path / "data")
+    ticks = storage.read(
+        "SELECT requested_by, run_reason, dry_run, status, flow_run_id FROM ticks"
+    ).to_pylist()
+    assert ticks == [
+        {
+            "requested_by": "alice",
+            "run_reason": "checking the new fuse",
+            "dry_run": True,
+            "status": "done",
+            "flow_run_id": str(state.state_details.flow_run_id),
+        }
+    ]
+    assert storage.read("SELECT count(*) AS n FROM api_calls WHERE method = 'POST'").to_pylist()[0]["n"] == 0
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_an_unknown_installation_fails_the_run_with_a_clear_message(simulated_site: str) -> None:
+    """Asking for an installation the sites file does not list: Failed, and the message says so."""
+    del simulated_site
+    state = balance(installation_ids=["not-configured"], dry_run=True, return_state=True)
+    assert state.is_failed()
+    assert "not-configured" in str(state.message) or "not-configured" in repr(
+        state.result(raise_on_failure=False)
+    )
