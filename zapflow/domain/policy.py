@@ -94,7 +94,9 @@ class PolicySettings(_Frozen):
     stale_solar_current_a: float = 0.0
     """Solar modes with stale inputs: this current (0 pauses)."""
     load_quantile: float = 0.9
-    surplus_quantile: float = 0.1
+    surplus_quantile: float = 0.3
+    """Lower quantile of the surplus forecast the solar modes follow (sunny-day: q0.1 captured 86.5 %,
+    q0.3 87.8 %, q0.5 88.9 % of the surplus; solar share 99 % for all three)."""
     voltage_v: float = NOMINAL_VOLTAGE_V
     phases: PhaseSettings = PhaseSettings()
 
