@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from zapflow import __version__
 from storage import Storage
+from zapflow import __version__
 from zapflow.cli import app
 
 runner = CliRunner()
@@ -35,7 +35,9 @@ def test_demo_refuses_an_unknown_mode_and_a_foreign_data_dir(tmp_path: Path) -> 
     assert bad.exit_code == 2
     assert "unknown mode" in bad.output
     (tmp_path / "precious.txt").write_text("keep me", encoding="utf-8")
-    refused = runner.invoke(app, ["demo", "--ticks", "1", "--data-dir", str(tmp_path)], env={"COLUMNS": "300"})
+    refused = runner.invoke(
+        app, ["demo", "--ticks", "1", "--data-dir", str(tmp_path)], env={"COLUMNS": "300"}
+    )
     assert refused.exit_code == 2
     assert "more than demo data" in refused.output
     assert (tmp_path / "precious.txt").exists()

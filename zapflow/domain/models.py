@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import IntEnum, IntFlag, StrEnum
+from itertools import pairwise
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -246,7 +247,7 @@ class Quantiles(_Frozen):
             return known[0][1]
         if q >= known[-1][0]:
             return known[-1][1]
-        for (q0, v0), (q1, v1) in zip(known, known[1:], strict=False):
+        for (q0, v0), (q1, v1) in pairwise(known):
             if q0 <= q <= q1:
                 return v0 + (v1 - v0) * (q - q0) / (q1 - q0)
         return known[-1][1]  # pragma: no cover - the loop covers every q between the ends
