@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.balance import rig
+from tests.support.processes import holding
 from zapflow.domain.policy import PolicyMode
 from zapflow.simulator.faults import ServerErrorBurst
 from zapflow.simulator.scenarios import scenario
 from zapflow.zaptec.errors import RateLimited
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _count(r, table: str) -> int:  # noqa: ANN001 - a Rig
@@ -174,37 +171,13 @@ def test_stale_meter_writes_the_fallback_formula(tmp_path: Path) -> None:
     assert report.write_outcome == "accepted"
 
 
-def _holder(data_dir: Path, mode: str) -> subprocess.Popen[str]:
-    holder = subprocess.Popen(  # noqa: S603 - our own worker module
-        [sys.executable, "-m", "tests.support.storage_worker", mode, str(data_dir)],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None
-    assert json.loads(holder.stdout.readline()) == {"held": True}
-    return holder
-
-
-def _release(holder: subprocess.Popen[str]) -> None:
-    assert holder.stdin is not None
-    holder.stdin.write("release\n")
-    holder.stdin.flush()
-    holder.communicate(timeout=60)
-
-
 def test_a_reader_holding_the_database_does_not_fail_the_tick(tmp_path: Path) -> None:
     """Rows wait in the outbox while a reader holds the file and arrive after it leaves."""
     r = rig(scenario("sunny-day"), tmp_path, storage_overrides={"merge_lock_timeout_s": 0.2})
     r.sample_meter(30)
     r.storage.merge()
-    holder = _holder(tmp_path, "hold-read")
-    try:
+    with holding(tmp_path, "hold-read"):
         report = r.tick()
-    finally:
-        _release(holder)
     assert report.status == "done"
     assert r.storage.outbox.pending()
     r.storage.merge()
@@ -221,11 +194,8 @@ def test_a_writer_holding_the_database_gives_history_unavailable(tmp_path: Path)
     )
     r.sample_meter(30)
     r.storage.merge()
-    holder = _holder(tmp_path, "hold-write")
-    try:
+    with holding(tmp_path, "hold-write"):
         report = r.tick()
-    finally:
-        _release(holder)
     assert report.status == "done"
     assert report.history_unavailable
     assert report.cold_start

@@ -4,49 +4,14 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from storage import TABLES, Storage, StorageBusy
 from storage.db import migrations
+from tests.support.processes import holding, worker
 from tests.support.rows import rows_for
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _worker(*args: object, stdin: bool = False) -> subprocess.Popen[str]:
-    return subprocess.Popen(  # noqa: S603 - our own worker module
-        [sys.executable, "-m", "tests.support.storage_worker", *map(str, args)],
-        cwd=ROOT,
-        stdin=subprocess.PIPE if stdin else None,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-@contextmanager
-def _holding(data_dir: Path, mode: str) -> Iterator[None]:
-    """Another process holds the database file until the block ends."""
-    holder = _worker(mode, data_dir, stdin=True)
-    assert holder.stdout is not None
-    assert holder.stdin is not None
-    assert json.loads(holder.stdout.readline()) == {"held": True}, (
-        holder.stderr.read() if holder.stderr else ""
-    )
-    try:
-        yield
-    finally:
-        holder.stdin.write("release\n")
-        holder.stdin.flush()
-        out, err = holder.communicate(timeout=60)
-        assert holder.returncode == 0, err
-        assert json.loads(out.splitlines()[-1]) == {"released": True}
 
 
 def _counts(store: Storage) -> dict[str, int]:
@@ -62,8 +27,8 @@ def test_writers_never_fail_while_a_reader_holds_the_file(tmp_path: Path) -> Non
     store = Storage.at(data)
     store.ensure_ready()
     batches, rows = 4, 3
-    with _holding(data, "hold-read"):
-        writers = [_worker("write", data, w, batches, rows, 0.2) for w in (1, 2)]
+    with holding(data, "hold-read"):
+        writers = [worker("write", data, w, batches, rows, 0.2) for w in (1, 2)]
         results = []
         for writer in writers:
             out, err = writer.communicate(timeout=120)
@@ -85,7 +50,7 @@ def test_a_killed_writer_loses_and_duplicates_nothing(tmp_path: Path, point: str
     data = tmp_path / "data"
     store = Storage.at(data)
     store.ensure_ready()
-    writer = _worker(point, data, 7)
+    writer = worker(point, data, 7)
     _, err = writer.communicate(timeout=120)
     assert writer.returncode == -signal.SIGKILL, err
     assert store.outbox.pending(), "the killed writer's batches are durable in the outbox"
@@ -104,7 +69,7 @@ def test_two_processes_migrating_at_once(tmp_path: Path) -> None:
     """Two processes opening a fresh database together: each migration applied exactly once."""
     data = tmp_path / "data"
     data.mkdir()
-    runs = [_worker("migrate", data) for _ in range(2)]
+    runs = [worker("migrate", data) for _ in range(2)]
     applied = []
     for run in runs:
         out, err = run.communicate(timeout=120)
@@ -121,6 +86,6 @@ def test_a_held_file_is_a_typed_error_for_readers(tmp_path: Path) -> None:
     data = tmp_path / "data"
     Storage.at(data).ensure_ready()
     impatient = Storage.at(data, read_lock_timeout_s=0.3)
-    with _holding(data, "hold-write"), pytest.raises(StorageBusy, match="stayed locked"):
+    with holding(data, "hold-write"), pytest.raises(StorageBusy, match="stayed locked"):
         impatient.read("SELECT 1")
     assert impatient.read("SELECT 1 AS one")["one"].to_pylist() == [1]

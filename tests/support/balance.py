@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
 from storage import Storage
-from zapflow.balance.simday import SimDriver, site_for
-from zapflow.balance.solar import ClearSky
+from zapflow.balance.sampler import SiteSampler
+from zapflow.balance.simday import SimDriver, sim_services, site_for
 from zapflow.balance.tick import TickReport, TickRequest, TickServices, run_tick
 from zapflow.domain.policy import PolicyMode
-from zapflow.meter.sources import HttpMeter
-from zapflow.settings import ZaptecSettings
 from zapflow.simulator.cloud import SimulatedCloud
 from zapflow.simulator.scenarios import Scenario, build
 from zapflow.sites import SiteConfig
-from zapflow.zaptec import AccountRegistry, ApiCall, ZaptecClient
 
 BASE = "http://sim.test"
 
@@ -55,18 +52,14 @@ class Rig:
         return len(self.cloud.ledger.accepted_writes)
 
     def sample_meter(self, minutes: float, every_s: float = 60.0) -> None:
-        """Feed the meter history the way the meter flow does (one reading per `every_s`)."""
-        from zapflow.balance.records import meter_row  # noqa: PLC0415
-
-        assert self.services.meter is not None
-        rows = []
+        """Feed the meter history through the meter flow's sampler (one reading per `every_s`)."""
+        sampler = SiteSampler(
+            self.site.installation_id, self.storage, self.driver, self.services.meter, flush_every_s=math.inf
+        )
         for _ in range(int(minutes * 60 / every_s)):
             self.step(every_s)
-            reading = self.services.meter.read(self.driver.now())
-            rows.append(
-                meter_row(self.site.installation_id, reading, source="meter", received_at=self.driver.now())
-            )
-        self.storage.write_batch("meter_readings", rows)
+            sampler.sample()
+        sampler.flush()
 
 
 def rig(  # noqa: PLR0913 - keyword-only knobs of a test rig
@@ -87,31 +80,8 @@ def rig(  # noqa: PLR0913 - keyword-only knobs of a test rig
     site = site_for(chosen, cloud, BASE, mode=mode)
     if site_changes:
         site = site.model_copy(update=site_changes)
-    settings = ZaptecSettings(
-        _env_file=None,  # type: ignore[call-arg]
-        base_url=BASE,
-        username=cloud.account.username,
-        password=cloud.account.password,
-    )
-    accounts = AccountRegistry()
-
-    def client_factory(on_call: Callable[[ApiCall], None]) -> ZaptecClient:
-        return ZaptecClient.from_settings(
-            settings, transport=transport, accounts=accounts, clock=driver, on_call=on_call
-        )
-
     storage = Storage.at(data_dir, **(storage_overrides or {}))
     storage.ensure_ready()
-    services = TickServices(
-        storage=storage,
-        client_factory=client_factory,
-        clock=driver,
-        meter=HttpMeter(httpx.Client(transport=transport), f"{BASE}/sites/{site.installation_id}/meter"),
-        clear_sky=ClearSky(site.latitude, site.longitude, site.pv_kwp),
-    )
+    http = httpx.Client(transport=transport)
+    services = sim_services(cloud, BASE, storage, site=site, driver=driver, http=http, transport=transport)
     return Rig(cloud, storage, site, services, driver)
-
-
-def at(chosen: Scenario, hours: float) -> datetime:
-    """Scenario start + `hours`."""
-    return chosen.start + timedelta(hours=hours)

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from storage import Storage, StorageError
+from zapflow.domain.forecast import household_from_meter
 from zapflow.domain.models import PhaseValues, SitePowerSample
 from zapflow.domain.phases import PhaseState
 from zapflow.domain.policy import Setpoint
@@ -116,30 +117,18 @@ class Ledger:
         )
         return json.loads(rows[0]["settings"]) if rows else None
 
-    def last_write(self, before: datetime) -> LastWrite | None:
-        """The newest write with a recorded result before `before`."""
+    def last_write(self, before: datetime, *, landed: bool = False) -> LastWrite | None:
+        """The newest write with a recorded result before `before` (dry runs never count).
+
+        With `landed`, the newest one that reached the installation.
+        """
         rows = self._rows(
             "SELECT CAST(i.intent_id AS VARCHAR) AS intent_id, CAST(i.tick_id AS VARCHAR) AS tick_id, "
             "i.payload, r.outcome, r.finished_at FROM write_intents i JOIN write_results r USING (intent_id) "
             "WHERE i.installation_id = $installation_id AND r.outcome <> 'dry_run' "
+            "AND (NOT $landed OR list_contains($accepted, r.outcome)) "
             "AND r.finished_at < $before ORDER BY r.finished_at DESC LIMIT 1",
-            {"before": before},
-        )
-        if not rows:
-            return None
-        r = rows[0]
-        return LastWrite(
-            r["intent_id"], r["tick_id"], json.loads(r["payload"]), r["outcome"], r["finished_at"]
-        )
-
-    def last_accepted_write(self, before: datetime) -> LastWrite | None:
-        """The newest write that landed before `before`."""
-        rows = self._rows(
-            "SELECT CAST(i.intent_id AS VARCHAR) AS intent_id, CAST(i.tick_id AS VARCHAR) AS tick_id, "
-            "i.payload, r.outcome, r.finished_at FROM write_intents i JOIN write_results r USING (intent_id) "
-            "WHERE i.installation_id = $installation_id AND r.outcome IN ('accepted', 'landed') "
-            "AND r.finished_at < $before ORDER BY r.finished_at DESC LIMIT 1",
-            {"before": before},
+            {"before": before, "landed": landed, "accepted": list(ACCEPTED_OUTCOMES)},
         )
         if not rows:
             return None
@@ -229,11 +218,7 @@ def household_history(
             for state_id in EV_CURRENT_STATE_IDS
         ]
         pv = row["pv"] or 0.0
-        grid = (row["g1"] or 0.0, row["g2"] or 0.0, row["g3"] or 0.0)
-        loads = [max(0.0, grid[p] + pv / 3 - ev_w[p]) for p in range(3)]
-        samples.append(
-            SitePowerSample(
-                at=minute, household_w=PhaseValues(l1=loads[0], l2=loads[1], l3=loads[2]), pv_w=pv
-            )
-        )
+        grid = PhaseValues(l1=row["g1"] or 0.0, l2=row["g2"] or 0.0, l3=row["g3"] or 0.0)
+        household = household_from_meter(grid, pv, PhaseValues(l1=ev_w[0], l2=ev_w[1], l3=ev_w[2]))
+        samples.append(SitePowerSample(at=minute, household_w=household, pv_w=pv))
     return samples

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from storage import Storage, StorageError
-from zapflow.balance.sampler import SiteSampler, run_sampler
+from zapflow.balance.sampler import SiteSampler, hierarchy_charger_ids, run_sampler
 from zapflow.balance.wiring import ACCOUNTS, meter_for
 from zapflow.clock import SYSTEM_CLOCK, Clock
 from zapflow.settings import AppSettings
@@ -39,10 +39,9 @@ def sample_for(
         samplers = []
         for site in sites:
             try:
-                hierarchy = client.get_hierarchy(site.installation_id)
+                chargers = hierarchy_charger_ids(client, site.installation_id)
             except ZaptecError:
-                hierarchy = None  # meter only; charger state comes from the tick's own polls then
-            chargers = [r.charger_id for c in (hierarchy.circuits if hierarchy else ()) for r in c.chargers]
+                chargers = []  # meter only; charger state comes from the tick's own polls then
             samplers.append(
                 SiteSampler(
                     site.installation_id,

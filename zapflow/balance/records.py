@@ -16,6 +16,7 @@ __all__ = [
     "decision_row",
     "event_rows",
     "forecast_rows",
+    "latest_rows",
     "meter_row",
     "snapshot_row",
 ]
@@ -142,6 +143,14 @@ def event_rows(
         }
         for e in events
     ]
+
+
+LATEST_COLUMNS = ("charger_id", "state_id", "observed_at", "value", "source", "received_at")
+
+
+def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`charger_state_latest` rows from `charger_events` rows (the merge keeps the newest per key)."""
+    return [{k: r[k] for k in LATEST_COLUMNS} for r in rows]
 
 
 def meter_row(

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from storage import Storage, StorageError
-from zapflow.balance.records import event_rows, meter_row
+from zapflow.balance.records import event_rows, latest_rows, meter_row
 from zapflow.clock import Clock
 from zapflow.domain.models import ChargerOperationMode
 from zapflow.meter.sources import MeterError, MeterSource
@@ -26,10 +26,9 @@ from zapflow.zaptec import ZaptecClient
 from zapflow.zaptec.errors import ZaptecError
 from zapflow.zaptec.mapping import charger_state
 
-__all__ = ["SampleStats", "SiteSampler", "run_sampler"]
+__all__ = ["SampleStats", "SiteSampler", "hierarchy_charger_ids", "run_sampler"]
 
 log = logging.getLogger(__name__)
-_LATEST_COLUMNS = ("charger_id", "state_id", "observed_at", "value", "source", "received_at")
 
 
 @dataclass
@@ -109,9 +108,7 @@ class SiteSampler:
             self.stats.polls += 1
             rows = event_rows(events, installation_id=self.installation_id, source="poll", received_at=now)
             self._buffer.setdefault("charger_events", []).extend(rows)
-            self._buffer.setdefault("charger_state_latest", []).extend(
-                {k: r[k] for k in _LATEST_COLUMNS} for r in rows
-            )
+            self._buffer.setdefault("charger_state_latest", []).extend(latest_rows(rows))
             mode = charger_state(charger_id, events).operation_mode
             charging = charging or (
                 mode is not None and mode.value == ChargerOperationMode.CONNECTED_CHARGING
@@ -132,6 +129,12 @@ class SiteSampler:
                 continue
             self._buffer[table] = []
         self.stats.flushes += 1
+
+
+def hierarchy_charger_ids(client: ZaptecClient, installation_id: str) -> list[str]:
+    """The installation's chargers from its hierarchy (structure is read at start-up only)."""
+    hierarchy = client.get_hierarchy(installation_id)
+    return [r.charger_id for c in (hierarchy.circuits if hierarchy else ()) for r in c.chargers]
 
 
 def run_sampler(  # noqa: PLR0913 - keyword-only loop knobs

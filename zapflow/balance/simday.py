@@ -17,25 +17,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from storage import Storage
-from zapflow.balance.sampler import SiteSampler
+from zapflow.balance.sampler import SiteSampler, hierarchy_charger_ids
 from zapflow.balance.solar import ClearSky
 from zapflow.balance.tick import TickReport, TickRequest, TickServices, run_tick
 from zapflow.domain.policy import PolicyMode
 from zapflow.meter.sources import HttpMeter
 from zapflow.settings import ZaptecSettings
 from zapflow.simulator.cloud import SimulatedCloud
-from zapflow.simulator.devices import Network
 from zapflow.simulator.scenarios import Scenario, build
 from zapflow.simulator.server import SimulatorServer
 from zapflow.sites import HttpMeterConfig, SiteConfig
 from zapflow.zaptec import AccountRegistry, ApiCall, ZaptecClient
 
-__all__ = ["DayResult", "SimDriver", "Truth", "TruthSample", "run_day", "score", "site_for"]
+__all__ = ["DayResult", "SimDriver", "Truth", "TruthSample", "run_day", "score", "sim_services", "site_for"]
 
 # The scenarios' PV replays PVDAQ system 50 in Golden, CO (see simulator/scenarios.py).
 GOLDEN_CO = (39.742, -105.179)
@@ -44,10 +42,8 @@ GOLDEN_CO = (39.742, -105.179)
 class SimDriver:
     """A `Clock` over the simulator: `now()` is simulated time, `sleep()` steps the world."""
 
-    def __init__(self, cloud: SimulatedCloud, *, on_step: Callable[[], None] | None = None) -> None:
+    def __init__(self, cloud: SimulatedCloud) -> None:
         self.cloud = cloud
-        self.on_step = on_step
-        self.sleeps: list[float] = []
 
     def now(self) -> datetime:
         """Simulated now."""
@@ -55,11 +51,8 @@ class SimDriver:
 
     def sleep(self, seconds: float) -> None:
         """Move simulated time forward (the world with it)."""
-        self.sleeps.append(seconds)
         if seconds > 0:
             self.cloud.step(seconds)
-            if self.on_step is not None:
-                self.on_step()
 
     def monotonic(self) -> float:
         """Simulated seconds (for rate limiters and retry budgets)."""
@@ -138,6 +131,40 @@ def site_for(
     )
 
 
+def sim_services(  # noqa: PLR0913 - the seams of a simulated run, keyword-only
+    cloud: SimulatedCloud,
+    base_url: str,
+    storage: Storage,
+    *,
+    site: SiteConfig,
+    driver: SimDriver,
+    http: httpx.Client,
+    transport: httpx.BaseTransport | None = None,
+) -> TickServices:
+    """A tick's services against the simulated cloud, on its clock (over HTTP, or `transport`)."""
+    settings = ZaptecSettings(
+        _env_file=None,
+        base_url=base_url,
+        username=cloud.account.username,
+        password=cloud.account.password,
+    )
+    accounts = AccountRegistry()
+
+    def client_factory(on_call: Callable[[ApiCall], None]) -> ZaptecClient:
+        return ZaptecClient.from_settings(
+            settings, transport=transport, accounts=accounts, clock=driver, on_call=on_call
+        )
+
+    meter = HttpMeter(http, str(site.meter.url)) if isinstance(site.meter, HttpMeterConfig) else None
+    return TickServices(
+        storage=storage,
+        client_factory=client_factory,
+        clock=driver,
+        meter=meter,
+        clear_sky=ClearSky(site.latitude, site.longitude, site.pv_kwp),
+    )
+
+
 @dataclass
 class DayResult:
     """What a simulated day produced."""
@@ -192,29 +219,11 @@ def run_day(  # noqa: PLR0913 - every knob of a simulated run, keyword-only
     """Run `ticks` balance ticks 15 minutes apart from the cloud's current time."""
     truth = Truth(site.installation_id, site.voltage_v, site.fuse_a)
     driver = SimDriver(cloud)
-    settings = ZaptecSettings(
-        _env_file=None,
-        base_url=base_url,
-        username=cloud.account.username,
-        password=cloud.account.password,
-    )
-    accounts = AccountRegistry()
     http = httpx.Client(timeout=10.0)
-
-    def client_factory(on_call: Callable[[ApiCall], None]) -> ZaptecClient:
-        return ZaptecClient.from_settings(settings, accounts=accounts, clock=driver, on_call=on_call)
-
-    meter = HttpMeter(http, str(site.meter.url)) if isinstance(site.meter, HttpMeterConfig) else None
-    services = TickServices(
-        storage=storage,
-        client_factory=client_factory,
-        clock=driver,
-        meter=meter,
-        clear_sky=ClearSky(site.latitude, site.longitude, site.pv_kwp),
-    )
-    poller = client_factory(lambda _call: None)
-    hierarchy = poller.get_hierarchy(site.installation_id)
-    charger_ids = [r.charger_id for c in (hierarchy.circuits if hierarchy else ()) for r in c.chargers]
+    services = sim_services(cloud, base_url, storage, site=site, driver=driver, http=http)
+    meter = services.meter
+    poller = services.client_factory(lambda _call: None)
+    charger_ids = hierarchy_charger_ids(poller, site.installation_id)
     sampler = SiteSampler(
         site.installation_id,
         storage,
@@ -286,10 +295,6 @@ class Score:
     ev_caused_over_113: int
     worst_margin_a: float
     """Smallest fuse minus grid current on any phase (negative: over the fuse)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain values for tables and JSON."""
-        return dict(self.__dict__)
 
 
 def _minutes(truth: Truth) -> list[list[TruthSample]]:
@@ -419,8 +424,3 @@ def save_plot(result: DayResult, path: Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
-
-
-def network_is_it(cloud: SimulatedCloud, installation_id: str) -> bool:
-    """True for an IT-network installation (power per ampere differs)."""
-    return cloud.world.installations[installation_id].network is Network.IT

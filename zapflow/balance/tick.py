@@ -20,20 +20,23 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from storage import Storage, StorageError
-from zapflow.balance.ledger import ACCEPTED_OUTCOMES, LastWrite, Ledger, household_history
+from zapflow.balance.ledger import ACCEPTED_OUTCOMES, LastWrite, Ledger, TickRecord, household_history
 from zapflow.balance.records import (
     api_call_rows,
     decision_row,
     event_rows,
     forecast_rows,
+    latest_rows,
     meter_row,
     snapshot_row,
 )
 from zapflow.clock import Clock
 from zapflow.domain.events import ChargerEvent
-from zapflow.domain.forecast import PROVIDER, ForecastSettings, forecast_next_interval
+from zapflow.domain.forecast import PROVIDER, ForecastSettings, forecast_next_interval, household_from_meter
 from zapflow.domain.models import (
+    ChargerInfo,
     ChargerModel,
+    ChargerRef,
     ChargerState,
     Forecast,
     InstallationSettings,
@@ -45,7 +48,7 @@ from zapflow.domain.policy import Decision, PolicyMode, PreviousDecision, Snapsh
 from zapflow.meter.sources import MeterError, MeterSource
 from zapflow.sites import SiteConfig
 from zapflow.zaptec import AmbiguousWrite, ApiCall, InstallationUpdate, ZaptecClient
-from zapflow.zaptec.errors import PermanentError, TransientError, ZaptecError, redact
+from zapflow.zaptec.errors import PermanentError, TransientError, redact
 from zapflow.zaptec.mapping import charger_state
 
 __all__ = [
@@ -230,6 +233,7 @@ class _Tick:
         self.notes: list[str] = []
         self.state_source: str | None = None
         self.report: dict[str, Any] = {}
+        self.record = TickRecord(status=None, intents=())
         if not site.writes_enabled and not request.dry_run:
             self.notes.append("writes are not enabled for this site (writes_enabled = false): dry run")
 
@@ -246,18 +250,15 @@ class _Tick:
             chargers: list[dict[str, Any]] = seen["chargers"]
             return chargers
         hierarchy = client.get_hierarchy(self.installation_id)
-        if hierarchy is not None:
-            chargers = [
-                {"charger_id": r.charger_id, "device_id": r.device_id, "name": r.name, "model": r.model.value}
-                for circuit in hierarchy.circuits
-                for r in circuit.chargers
-            ]
-        else:
-            chargers = [
-                {"charger_id": c.charger_id, "device_id": c.device_id, "name": c.name, "model": c.model.value}
-                for c in client.list_chargers()
-                if c.installation_id == self.installation_id
-            ]
+        listed: list[ChargerRef | ChargerInfo] = (
+            [r for circuit in hierarchy.circuits for r in circuit.chargers]
+            if hierarchy is not None
+            else [c for c in client.list_chargers() if c.installation_id == self.installation_id]
+        )
+        chargers = [
+            {"charger_id": c.charger_id, "device_id": c.device_id, "name": c.name, "model": c.model.value}
+            for c in listed
+        ]
         checks = {
             "mode_default": inst.is_controllable,
             "role_can_write": inst.can_write,
@@ -318,16 +319,7 @@ class _Tick:
                 polled, installation_id=self.installation_id, source="poll", received_at=received
             )
             self.rows.add("charger_events", *rows)
-            self.rows.add(
-                "charger_state_latest",
-                *(
-                    {
-                        k: r[k]
-                        for k in ("charger_id", "state_id", "observed_at", "value", "source", "received_at")
-                    }
-                    for r in rows
-                ),
-            )
+            self.rows.add("charger_state_latest", *latest_rows(rows))
             states.append(charger_state(cid, polled, device_id=models[cid].get("device_id")))
         return states
 
@@ -342,17 +334,9 @@ class _Tick:
         samples = household_history(minutes, ev, voltage_v=self.site.voltage_v)
         if reading is not None and (not samples or reading.measured_at > samples[-1].at):
             # The fresh reading joins the history with the EV power the chargers report now.
-            pv = reading.pv_power_w
-            loads = [
-                max(0.0, g + pv / 3 - e)
-                for g, e in zip(reading.grid_power_w.as_tuple(), ev_now_w.as_tuple(), strict=True)
-            ]
+            household = household_from_meter(reading.grid_power_w, reading.pv_power_w, ev_now_w)
             samples.append(
-                SitePowerSample(
-                    at=reading.measured_at,
-                    household_w=PhaseValues(l1=loads[0], l2=loads[1], l3=loads[2]),
-                    pv_w=pv,
-                )
+                SitePowerSample(at=reading.measured_at, household_w=household, pv_w=reading.pv_power_w)
             )
         window_start = self.now - timedelta(seconds=self.site.household_peak_window_s)
         recent = [s.household_w.as_tuple() for s in samples if s.at >= window_start]
@@ -371,7 +355,7 @@ class _Tick:
             return {}
         update = _update_for(decision)
         payload = _payload(update)
-        record = self.ledger.tick(self.tick_id)
+        record = self.record  # read at the start of the tick; only this tick writes its intents
         if any(outcome in ACCEPTED_OUTCOMES for _, _, outcome in record.intents):
             self.notes.append("this tick's write already landed: not sent again")
             return {"write_outcome": "already_written", "payload": payload}
@@ -435,13 +419,12 @@ class _Tick:
             try:
                 client.update_installation(self.installation_id, update, max_current_a=inst.max_current_a)
             except AmbiguousWrite as exc:
-                self._result(intent_id, "ambiguous", None, self._attempts(calls_before), redact(str(exc)))
-                back = client.get_installation(self.installation_id)
-                if _matches(back, payload):
-                    self._result_replace(intent_id, "landed")
+                attempts, error = self._attempts(calls_before), redact(str(exc))
+                landed = _matches(client.get_installation(self.installation_id), payload)
+                self._result(intent_id, "landed" if landed else "not_landed", None, attempts, error)
+                if landed:
                     self.notes.append("the POST's response was lost; the read-back shows it landed")
                     return {"write_outcome": "landed", "payload": payload}
-                self._result_replace(intent_id, "not_landed")
                 self.notes.append("the POST's response was lost and the read-back shows it did not land")
                 continue
             except TransientError as exc:
@@ -471,17 +454,11 @@ class _Tick:
         posts = [c for _, c in self.calls[since:] if c.method == "POST"]
         return posts[-1].attempts if posts else 0
 
-    def _result_replace(self, intent_id: str, outcome: str) -> None:
-        rows = self.rows.tables["write_results"]
-        for row in rows:
-            if row["intent_id"] == intent_id:
-                row["outcome"] = outcome
-
     # -- the whole tick ------------------------------------------------------------------------
 
     def run(self) -> TickReport:
-        record = self.ledger.tick(self.tick_id)
-        if record.status == "done":
+        self.record = self.ledger.tick(self.tick_id)
+        if self.record.status == "done":
             return TickReport(
                 tick_id=self.tick_id,
                 installation_id=self.installation_id,
@@ -494,9 +471,6 @@ class _Tick:
         try:
             with _recorded_client(self.services, self.calls) as client:
                 self._body(client)
-        except ZaptecError as exc:
-            status, error = "failed", f"{type(exc).__name__}: {redact(str(exc))}"
-            raise
         except Exception as exc:
             status, error = "failed", f"{type(exc).__name__}: {redact(str(exc))}"
             raise
@@ -526,14 +500,17 @@ class _Tick:
                 )
         ev_now = self._ev_now(states)
         samples, peak = self.history(ev_now, reading)
-        forecast: Forecast | None = forecast_next_interval(
-            samples, now=self.now, clear_sky=self.services.clear_sky, settings=self.services.forecast
+        # Without a meter reading there is nothing to forecast from: the policy's stale fallback.
+        forecast: Forecast | None = (
+            forecast_next_interval(
+                samples, now=self.now, clear_sky=self.services.clear_sky, settings=self.services.forecast
+            )
+            if reading is not None
+            else None
         )
-        if reading is None:
-            forecast = None  # without a meter there is nothing to forecast from: the stale fallback
-        verification = _verify(self.ledger.last_write(self.now), inst)
+        last = self.ledger.last_write(self.now)
+        verification = _verify(last, inst)
         if verification is not None:
-            last = self.ledger.last_write(self.now)
             self.rows.add(
                 "verifications",
                 {
@@ -546,7 +523,9 @@ class _Tick:
                 },
             )
             self.report["verification"] = verification[0]
-        last_ok = self.ledger.last_accepted_write(self.now)
+        # The newest write is also the newest landed one when it landed; else ask the ledger.
+        landed = last is not None and last.outcome in ACCEPTED_OUTCOMES
+        last_ok = last if landed else self.ledger.last_write(self.now, landed=True)
         previous = PreviousDecision(
             written=last_ok.setpoint if last_ok else None,
             written_at=last_ok.finished_at if last_ok else None,
