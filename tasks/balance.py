@@ -18,9 +18,9 @@ from prefect.concurrency.sync import concurrency
 from prefect.logging import get_run_logger
 from prefect.states import State
 
+from tasks.credentials import resolved_settings
 from zapflow.balance.tick import TickReport, TickRequest, run_tick
 from zapflow.balance.wiring import services_for
-from zapflow.settings import AppSettings
 from zapflow.sites import SiteConfig, SitesFile, load_sites
 from zapflow.zaptec.errors import TransientError
 
@@ -59,7 +59,7 @@ def load_sites_task(path: str) -> SitesFile:
 def balance_tick(request: TickRequest, site: SiteConfig, *, strict_limit: bool = True) -> TickReport:
     """One tick for one installation, holding the installation's concurrency slot."""
     logger = get_run_logger()
-    settings = AppSettings()
+    settings = resolved_settings()
     with (
         concurrency(installation_limit(site.installation_id), occupy=1, strict=strict_limit),
         httpx.Client(timeout=settings.zaptec.timeout_s) as http,
@@ -83,6 +83,6 @@ def sample_sites_task(sites: SitesFile, duration_s: float) -> dict[str, Any]:
     """Sample every site's meter (and charger state at the agreed cadence) for `duration_s`."""
     from zapflow.balance.meterloop import sample_for  # noqa: PLC0415 - keeps the tick task light
 
-    stats = sample_for(list(sites.site), AppSettings(), duration_s=duration_s)
+    stats = sample_for(list(sites.site), resolved_settings(), duration_s=duration_s)
     get_run_logger().info("meter: %s", stats)
     return stats

@@ -193,6 +193,133 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
+@app.command()
+def serve(  # noqa: PLR0913, PLR0917 - the command's options
+    port: Annotated[int, typer.Option(help="Prefect server (API and UI) port on 127.0.0.1.")] = 4200,
+    scenario_name: Annotated[
+        str, typer.Option("--scenario", help="Simulator scenario when no Zaptec account is configured.")
+    ] = "sunny-day",
+    simulator_port: Annotated[int, typer.Option(help="Simulator port (0: any free port).")] = 0,
+    prefect_home: Annotated[
+        Path | None, typer.Option(help="Prefect's database and logs (default ./.prefect).")
+    ] = None,
+    heartbeat_s: Annotated[int, typer.Option(min=30, help="Flow-run heartbeat interval (s).")] = 30,
+    crash_after_s: Annotated[
+        int, typer.Option(min=31, help="Mark a run Crashed after this long without a heartbeat (s).")
+    ] = 90,
+    worker_poll_s: Annotated[float, typer.Option(min=1, help="How often the worker polls for runs.")] = 10.0,
+) -> None:
+    """Run zapflow on this machine: Prefect server + UI, worker, deployments, automations, simulator.
+
+    Stops cleanly on Ctrl-C or SIGTERM, leaving no process behind.
+    """
+    import signal  # noqa: PLC0415
+
+    from zapflow.serve import Platform, ServeError, ServeOptions  # noqa: PLC0415 - prefect loads here
+
+    options = ServeOptions(
+        project_dir=Path.cwd(),
+        port=port,
+        prefect_home=prefect_home,
+        scenario=scenario_name,
+        simulator_port=simulator_port,
+        heartbeat_s=heartbeat_s,
+        crash_after_s=crash_after_s,
+        worker_poll_s=worker_poll_s,
+    )
+    try:
+        settings = AppSettings()
+    except ValueError as exc:
+        console.print(f"[red]error[/]: configuration: {exc}")
+        raise typer.Exit(code=2) from None
+    platform = Platform(options, settings, say=console.print)
+    signal.signal(signal.SIGTERM, platform.request_stop)
+    signal.signal(signal.SIGINT, platform.request_stop)
+    console.print("[bold]zapflow serve[/]")
+    try:
+        platform.start()
+    except ServeError as exc:
+        console.print(f"[red]error[/]: {exc}")
+        raise typer.Exit(code=2) from None
+    console.print(
+        f"ready: UI {options.api_url.removesuffix('/api')}; start a run with "
+        "`zapflow run balance --dry-run`; Ctrl-C stops everything"
+    )
+    code = platform.wait()
+    console.print("stopping ...")
+    platform.stop()
+    console.print("stopped")
+    raise typer.Exit(code=code)
+
+
+run_app = typer.Typer(help="Start ad-hoc runs of the deployments `zapflow serve` created.")
+app.add_typer(run_app, name="run")
+
+
+def _overrides(pairs: list[str]) -> dict[str, float]:
+    found = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        try:
+            found[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            msg = f"--override wants key=number (got {pair!r})"
+            raise typer.BadParameter(msg)
+    return found
+
+
+@run_app.command("balance")
+def run_balance(  # noqa: PLR0913, PLR0917 - the flow's parameters
+    installation: Annotated[
+        list[str] | None, typer.Option(help="Installation id (repeatable; default: every configured one).")
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="Override the sites file's mode for this run.")] = None,
+    dry_run: Annotated[  # noqa: FBT002 - a typer flag
+        bool, typer.Option("--dry-run/--write", help="Decide and record, never write.")
+    ] = True,
+    override: Annotated[
+        list[str] | None, typer.Option(help="Policy override key=value (repeatable), e.g. fuse_margin_a=2.")
+    ] = None,
+    requested_by: Annotated[
+        str | None, typer.Option(help="Who asked (recorded in the ledger; default $USER).")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (recorded in the ledger).")] = None,
+    wait: Annotated[  # noqa: FBT002 - a typer flag
+        bool, typer.Option(help="Wait for the run to finish and show its state.")
+    ] = True,
+    api_url: Annotated[
+        str | None, typer.Option(help="Prefect API (default $PREFECT_API_URL or the local server).")
+    ] = None,
+) -> None:
+    """Start an ad-hoc balance run (dry run unless --write)."""
+    import getpass  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from zapflow.serve import ServeError, start_run  # noqa: PLC0415 - prefect loads here
+
+    parameters: dict[str, object] = {
+        "dry_run": dry_run,
+        "requested_by": requested_by or getpass.getuser(),
+        "reason": reason or "ad-hoc run from the CLI",
+    }
+    if installation:
+        parameters["installation_ids"] = installation
+    if mode:
+        parameters["mode"] = mode
+    if override:
+        parameters["overrides"] = _overrides(override)
+    url = api_url or os.environ.get("PREFECT_API_URL") or "http://127.0.0.1:4200/api"
+    try:
+        state = start_run(url, "balance", parameters, wait_s=3600 if wait else None, say=console.print)
+    except ServeError as exc:
+        console.print(f"[red]error[/]: {exc}")
+        raise typer.Exit(code=2) from None
+    if wait and state != "Completed":
+        raise typer.Exit(code=1)
+
+
 simulator_app = typer.Typer(help="The embedded default: a simulated Zaptec cloud with a site behind it.")
 app.add_typer(simulator_app, name="simulator")
 

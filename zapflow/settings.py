@@ -31,6 +31,9 @@ class ZaptecSettings(BaseSettings):
     )
     username: str | None = Field(None, description="Zaptec portal e-mail (Owner or Service role).")
     password: SecretStr | None = Field(None, description="Zaptec portal password.")
+    password_block: str | None = Field(
+        None, description="Name of a Prefect Secret block holding the password (instead of `password`)."
+    )
     user_group_id: str | None = Field(
         None, description="User group whose Service Bus subscription the ingest flow reads."
     )
@@ -100,3 +103,6 @@ class AppSettings(BaseSettings):
     sites_file: Path = Field(Path("sites.toml"), description="The sites file (see sites.example.toml).")
     meter_interval_s: float = Field(10.0, gt=0, description="How often the meter flow samples each site.")
     meter_flush_s: float = Field(60.0, gt=0, description="How often the meter flow queues its samples.")
+    alert_webhook_url: SecretStr | None = Field(
+        None, description="Receives zapflow's alerts (Prefect automations) as a JSON POST; may embed a token."
+    )

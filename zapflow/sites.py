@@ -9,6 +9,7 @@ and the key, so a typo never turns into a silently ignored setting.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,7 +21,15 @@ from zapflow.domain.phases import PhaseSettings
 from zapflow.domain.policy import PolicyMode, PolicySettings
 from zapflow.domain.units import NOMINAL_VOLTAGE_V
 
-__all__ = ["HttpMeterConfig", "ReplayMeterConfig", "SiteConfig", "SiteConfigError", "SitesFile", "load_sites"]
+__all__ = [
+    "HttpMeterConfig",
+    "ReplayMeterConfig",
+    "SiteConfig",
+    "SiteConfigError",
+    "SitesFile",
+    "dump_sites",
+    "load_sites",
+]
 
 
 class SiteConfigError(ValueError):
@@ -168,3 +177,25 @@ def load_sites(path: Path) -> SitesFile:
         msg = f"sites file {path} cannot be read: {exc.strerror}"
         raise SiteConfigError(msg) from None
     return parse_sites(text, where=str(path))
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+
+def dump_sites(sites: SitesFile) -> str:
+    """`sites` as sites-file TOML (what `zapflow serve` writes for the simulator's installations)."""
+    lines = ["# Written by zapflow; the format is documented in sites.example.toml."]
+    for site in sites.site:
+        data = site.model_dump(mode="json", exclude_none=True)
+        policy = {k: v for k, v in data.pop("policy").items() if v is not None}
+        lines += ["", "[[site]]", *(f"{k} = {_toml_value(v)}" for k, v in data.items())]
+        if policy:
+            lines += ["", "[site.policy]", *(f"{k} = {_toml_value(v)}" for k, v in policy.items())]
+    return "\n".join(lines) + "\n"

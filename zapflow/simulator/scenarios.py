@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from zapflow.clock import SYSTEM_CLOCK, Clock
@@ -22,7 +22,7 @@ from zapflow.simulator.simclock import SimClock
 from zapflow.simulator.site import Site, SiteConfig
 from zapflow.simulator.world import CarSpec, ChargerSpec, InstallationSpec, SitePower, Visit, World
 
-__all__ = ["SCENARIOS", "Scenario", "build", "scenario"]
+__all__ = ["SCENARIOS", "Scenario", "build", "rebased", "scenario"]
 
 
 @dataclass(frozen=True)
@@ -217,6 +217,39 @@ def scenario(name: str, *, seed: int = 1) -> Scenario:
     except KeyError:
         msg = f"unknown scenario {name!r}; known: {', '.join(sorted(SCENARIOS))}"
         raise ValueError(msg) from None
+
+
+def _shift_times(value: object, delta: timedelta) -> object:
+    """`value` with every datetime inside it (dataclasses, lists, tuples) moved by `delta`."""
+    if isinstance(value, datetime):
+        return value + delta
+    if isinstance(value, list | tuple):
+        return type(value)(_shift_times(v, delta) for v in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(value, **{f.name: _shift_times(getattr(value, f.name), delta) for f in fields(value)})
+    return value
+
+
+def rebased(chosen: Scenario, now: datetime) -> Scenario:
+    """`chosen` moved to `now`'s date and started at `now` (for live serving in real time).
+
+    Whole days keep every visit, fault and the replayed PV at the same local time of day; the world
+    then starts at `now`, so a flow on the real clock sees fresh timestamps.
+    """
+    if now.tzinfo is None:
+        msg = "rebased needs a timezone-aware now"
+        raise ValueError(msg)
+    days = (now.astimezone(UTC).date() - chosen.start.date()).days
+    delta = timedelta(days=days)
+    sites = {k: replace(v, sim_anchor_day=v.sim_anchor_day + delta) for k, v in chosen.sites.items()}
+    faults = _shift_times(copy.deepcopy(chosen.faults), delta)
+    return replace(
+        chosen,
+        start=now.astimezone(UTC),
+        visits=tuple(_shift_times(v, delta) for v in chosen.visits),  # type: ignore[misc]
+        faults=faults,  # type: ignore[arg-type]
+        sites=sites,
+    )
 
 
 def build(  # noqa: PLR0913 - every seam of a running simulation
