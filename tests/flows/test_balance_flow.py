@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,23 +11,13 @@ import pytest
 
 from flows.balance import balance
 from storage import Storage
+from tasks.credentials import resolved_settings
 from tasks.balance import installation_limit
 from zapflow.balance.simday import site_for
 from zapflow.domain.policy import PolicyMode
 from zapflow.simulator.scenarios import build, scenario
 from zapflow.simulator.server import SimulatorServer
-
-
-def _toml(site: dict[str, object]) -> str:
-    lines = ["[[site]]"]
-    for key, value in site.items():
-        if isinstance(value, dict):
-            continue
-        lines.append(f"{key} = {value!r}".replace("'", '"').replace("True", "true").replace("False", "false"))
-    meter = site["meter"]
-    assert isinstance(meter, dict)
-    lines.append(f'meter = {{ kind = "http", url = "{meter["url"]}" }}')
-    return "\n".join(lines) + "\n"
+from zapflow.sites import SitesFile, dump_sites
 
 
 @pytest.fixture
@@ -36,9 +27,8 @@ def simulated_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     cloud = build(chosen)
     with SimulatorServer(cloud) as server:
         site = site_for(chosen, cloud, server.base_url, mode=PolicyMode.FUSE_ONLY)
-        data = site.model_dump(mode="json", exclude={"policy"})
         sites_file = tmp_path / "sites.toml"
-        sites_file.write_text(_toml(data), encoding="utf-8")
+        sites_file.write_text(dump_sites(SitesFile(site=(site,))), encoding="utf-8")
         monkeypatch.setenv("ZAPFLOW_SITES_FILE", str(sites_file))
         monkeypatch.setenv("ZAPFLOW_STORAGE_DATA_DIR", str(tmp_path / "data"))
         monkeypatch.setenv("ZAPFLOW_ZAPTEC_BASE_URL", server.base_url)
@@ -103,3 +93,24 @@ def test_an_unknown_installation_fails_the_run_with_a_clear_message(simulated_si
     assert "not-configured" in str(state.message) or "not-configured" in repr(
         state.result(raise_on_failure=False)
     )
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_the_password_can_come_from_a_prefect_secret_block(
+    simulated_site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No password in the environment, a Secret block named instead: the tick logs in with it."""
+    from prefect.blocks.system import Secret  # noqa: PLC0415
+
+    password = os.environ["ZAPFLOW_ZAPTEC_PASSWORD"]
+    monkeypatch.delenv("ZAPFLOW_ZAPTEC_PASSWORD")
+    monkeypatch.setenv("ZAPFLOW_ZAPTEC_PASSWORD_BLOCK", "zaptec-password")
+    with pytest.raises(ValueError, match="no Prefect Secret block named 'zaptec-password'"):
+        resolved_settings()
+    Secret(value=password).save("zaptec-password", overwrite=True)
+    resolved = resolved_settings()
+    assert resolved.zaptec.password is not None
+    assert resolved.zaptec.password.get_secret_value() == password
+    assert password not in repr(resolved)
+    state = balance(installation_ids=[simulated_site], dry_run=True, strict_limit=False, return_state=True)
+    assert state.is_completed(), state
