@@ -11,8 +11,8 @@ import pytest
 
 from flows.balance import balance
 from storage import Storage
-from tasks.credentials import resolved_settings
 from tasks.balance import installation_limit
+from tasks.credentials import resolved_settings
 from zapflow.balance.simday import site_for
 from zapflow.domain.policy import PolicyMode
 from zapflow.simulator.scenarios import build, scenario

@@ -12,6 +12,7 @@ run can be scored: solar share, surplus captured, EV-caused fuse excursions.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -174,6 +175,8 @@ class DayResult:
     site: SiteConfig
     cloud: SimulatedCloud
     sampler: SiteSampler
+    tick_wall_s: float = 0.0
+    """Wall seconds spent inside `run_tick` (the rest is the simulator and the meter sampling)."""
 
 
 class _SimulatedWall:
@@ -234,11 +237,13 @@ def run_day(  # noqa: PLR0913 - every knob of a simulated run, keyword-only
         flush_every_s=900.0,
     )
     reports = []
+    tick_wall_s = 0.0
     steps = max(1, round(900.0 / meter_interval_s))
     try:
         for index in range(ticks):
             scheduled = driver.now()
             sampler.flush()
+            started = time.perf_counter()
             try:
                 report = run_tick(
                     TickRequest(
@@ -260,6 +265,7 @@ def run_day(  # noqa: PLR0913 - every knob of a simulated run, keyword-only
                     dry_run=dry_run,
                     error=f"{type(exc).__name__}: {exc}",
                 )
+            tick_wall_s += time.perf_counter() - started
             reports.append(report)
             if on_tick is not None:
                 on_tick(index, report)
@@ -276,7 +282,7 @@ def run_day(  # noqa: PLR0913 - every knob of a simulated run, keyword-only
     finally:
         poller.close()
         http.close()
-    return DayResult(reports, truth, site, cloud, sampler)
+    return DayResult(reports, truth, site, cloud, sampler, tick_wall_s)
 
 
 @dataclass(frozen=True)
