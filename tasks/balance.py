@@ -7,6 +7,7 @@ retried. The tick is safe to rerun: it finds its own records (see `zapflow.balan
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,14 @@ from zapflow.balance.wiring import services_for
 from zapflow.sites import SiteConfig, SitesFile, load_sites
 from zapflow.zaptec.errors import TransientError
 
-__all__ = ["balance_tick", "installation_limit", "load_sites_task", "only_transient", "sample_sites_task"]
+__all__ = [
+    "balance_tick",
+    "fuse_guard_tick",
+    "installation_limit",
+    "load_sites_task",
+    "only_transient",
+    "sample_sites_task",
+]
 
 
 def installation_limit(installation_id: str) -> str:
@@ -78,11 +86,32 @@ def balance_tick(request: TickRequest, site: SiteConfig, *, strict_limit: bool =
     return report
 
 
+def fuse_guard_tick(site: SiteConfig, seen: str) -> TickReport:
+    """The meter flow's out-of-cycle tick: a phase is over the fuse while a car charges.
+
+    It waits for the installation's slot like any tick (a regular tick may be writing), but does
+    not insist on the limit existing: a missing limit must not stop a safety reduction.
+    """
+    settings = resolved_settings()
+    with (
+        concurrency(installation_limit(site.installation_id), occupy=1, strict=False),
+        httpx.Client(timeout=settings.zaptec.timeout_s) as http,
+    ):
+        request = TickRequest(
+            site.installation_id,
+            scheduled_at=datetime.now(UTC),
+            requested_by="fuse-guard",
+            reason=seen,
+            trigger="fuse_guard",
+        )
+        return run_tick(request, site, services_for(site, settings, http=http))
+
+
 @task(name="sample-sites", cache_policy=NO_CACHE)
 def sample_sites_task(sites: SitesFile, duration_s: float) -> dict[str, Any]:
     """Sample every site's meter (and charger state at the agreed cadence) for `duration_s`."""
     from zapflow.balance.meterloop import sample_for  # noqa: PLC0415 - keeps the tick task light
 
-    stats = sample_for(list(sites.site), resolved_settings(), duration_s=duration_s)
+    stats = sample_for(list(sites.site), resolved_settings(), duration_s=duration_s, guard=fuse_guard_tick)
     get_run_logger().info("meter: %s", stats)
     return stats

@@ -68,6 +68,7 @@ class PolicyOverrides(_Strict):
     max_input_age_s: float | None = Field(None, gt=0)
     stale_solar_current_a: float | None = Field(None, ge=0)
     load_quantile: float | None = Field(None, gt=0, lt=1)
+    guarded_load_quantile: float | None = Field(None, gt=0, lt=1)
     surplus_quantile: float | None = Field(None, gt=0, lt=1)
     phase_band_w: float | None = Field(None, ge=0)
     phase_min_dwell_s: float | None = Field(None, ge=0)

@@ -11,13 +11,14 @@ import pytest
 
 from flows.balance import balance
 from storage import Storage
-from tasks.balance import installation_limit
+from tasks.balance import fuse_guard_tick, installation_limit
 from tasks.credentials import resolved_settings
 from zapflow.balance.simday import site_for
+from zapflow.balance.tick import slot_start, tick_id_for
 from zapflow.domain.policy import PolicyMode
 from zapflow.simulator.scenarios import build, scenario
 from zapflow.simulator.server import SimulatorServer
-from zapflow.sites import SitesFile, dump_sites
+from zapflow.sites import SitesFile, dump_sites, load_sites
 
 
 @pytest.fixture
@@ -114,3 +115,20 @@ def test_the_password_can_come_from_a_prefect_secret_block(
     assert password not in repr(resolved)
     state = balance(installation_ids=[simulated_site], dry_run=True, strict_limit=False, return_state=True)
     assert state.is_completed(), state
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_the_meter_flows_guard_tick_is_its_own_tick_and_is_recorded(
+    simulated_site: str, tmp_path: Path
+) -> None:
+    """A guard tick never takes the identity of the slot's regular tick, and says why it ran."""
+    site = load_sites(Path(os.environ["ZAPFLOW_SITES_FILE"])).get(simulated_site)
+    report = fuse_guard_tick(site, "fuse guard: L1 17.0 A > 16 A while charging")
+    assert report.status == "done"
+    regular = tick_id_for(simulated_site, slot_start(report.scheduled_at))
+    assert report.tick_id != regular
+    ticks = (
+        Storage.at(tmp_path / "data").read("SELECT tick_id, requested_by, run_reason FROM ticks").to_pylist()
+    )
+    assert [(str(t["tick_id"]), t["requested_by"]) for t in ticks] == [(report.tick_id, "fuse-guard")]
+    assert "17.0 A" in ticks[0]["run_reason"]

@@ -48,7 +48,8 @@ def test_steady_household_is_forecast_exactly() -> None:
     """A constant load per phase gives that load with a zero-width band once errors exist."""
     forecast = forecast_next_interval(_history(6), now=NOW, clear_sky=_sky)
     assert not forecast.cold_start
-    assert forecast.error_samples == 23
+    # Intervals are (start, end]: the first sample, at exactly now - 6 h, closes a 25th interval.
+    assert forecast.error_samples == 24
     for phase in forecast.household_w:
         assert phase.at(0.1) == pytest.approx(400.0)
         assert phase.at(0.9) == pytest.approx(400.0)

@@ -30,6 +30,7 @@ from zapflow.domain.policy import (
     Setpoint,
     Snapshot,
     decide,
+    overloaded_phases,
 )
 
 NOW = datetime(2026, 6, 17, 18, tzinfo=UTC)
@@ -122,8 +123,8 @@ def _settings(mode: PolicyMode, **kw: object) -> PolicySettings:
             PolicyMode.FUSE_ONLY,
             _forecast((460.0, 2300.0, 4600.0)),
             (22.0, 14.0, 4.0),
-            3,
-            None,
+            1,  # a Go 2 cannot run 3-phase on 4 A: 1-phase pinned, each phase its own headroom
+            32.0,
             Reason.FUSE_HEADROOM,
             "fuse_l3",
         ),
@@ -132,7 +133,7 @@ def _settings(mode: PolicyMode, **kw: object) -> PolicySettings:
             _forecast((0.0, 0.0, 0.0)),
             (24.0, 24.0, 24.0),
             3,
-            None,
+            0.0,  # pinned to 3-phase: Zaptec's own switch would drop it on any dip
             Reason.FUSE_HEADROOM,
             "fuse_l1",
         ),
@@ -301,7 +302,8 @@ def test_write_rationing(  # noqa: PLR0913, PLR0917 - a table row
 ) -> None:
     """Deadband, one write per 15 minutes, safety reductions, and re-asserting a cloud reset."""
     decision = decide(
-        _snapshot(_installation(current_a)),
+        # A Go (no phase switching) keeps the switch current out of the rationing rules under test.
+        _snapshot(_installation(current_a), chargers=(_charger(ChargerModel.GO),)),
         _forecast((load_w, load_w, load_w)),
         previous,
         _settings(PolicyMode.FUSE_ONLY),
@@ -341,3 +343,34 @@ def test_phase_state_is_carried_on() -> None:
     )
     assert decision.phase_state.phases == 1
     assert decision.phase_state.session_id == "session-1"
+
+
+def test_fuse_mode_pins_a_go2_to_three_phases_and_drops_to_one_only_past_the_band_and_dwell() -> None:
+    """3-phase on the tightest phase while it allows 6 A; below, 1-phase only once the dwell is over."""
+    settings = _settings(PolicyMode.FUSE_ONLY)
+    first = decide(_snapshot(), _forecast((2300.0, 2300.0, 2300.0)), PreviousDecision(), settings, NOW)
+    assert (first.phases, first.setpoint.currents_a.as_tuple() if first.setpoint else None) == (
+        3,
+        (14.0,) * 3,
+    )
+    tight = _forecast((2300.0, 2300.0, 4140.0))  # L3 leaves 6 A: still 3-phase
+    again = decide(_snapshot(), tight, PreviousDecision(phase_state=first.phase_state), settings, NOW)
+    assert again.phases == 3
+    assert again.setpoint is not None
+    assert again.setpoint.currents_a.as_tuple() == (6.0, 6.0, 6.0)
+    squeezed = _forecast((2300.0, 2300.0, 4830.0))  # 3 A on L3: under the band, but inside the dwell
+    held = decide(_snapshot(), squeezed, PreviousDecision(phase_state=first.phase_state), settings, NOW)
+    assert held.phases == 3
+    assert held.setpoint is not None
+    assert held.setpoint.currents_a.as_tuple() == (3.0, 3.0, 3.0)  # a 3-phase car pauses below 6 A
+    dwelt = first.phase_state.model_copy(update={"since": NOW - timedelta(minutes=31)})
+    dropped = decide(_snapshot(), squeezed, PreviousDecision(phase_state=dwelt), settings, NOW)
+    assert (dropped.phases, dropped.setpoint.switch_current_a if dropped.setpoint else None) == (1, 32.0)
+    assert dropped.setpoint is not None
+    assert dropped.setpoint.currents_a.as_tuple() == (14.0, 14.0, 3.0)
+
+
+def test_overloaded_phases_names_the_phases_above_the_fuse() -> None:
+    """The guard's trigger: import above the fuse, per phase (exactly at the fuse is not over)."""
+    grid = PhaseValues(l1=16.0 * 230, l2=16.1 * 230, l3=-3000.0)
+    assert overloaded_phases(grid, fuse_a=16.0, voltage_v=230.0) == (1,)

@@ -157,6 +157,15 @@ class Ledger:
         )
         return rows or []
 
+    def sampled_since(self, since: datetime) -> bool:
+        """True when the meter flow stored a sample at or after `since` (its fuse guard is running)."""
+        rows = self._rows(
+            "SELECT count(*) AS n FROM meter_readings WHERE installation_id = $installation_id "
+            "AND source = 'meter' AND received_at >= $since",
+            {"since": since},
+        )
+        return rows is not None and bool(rows) and rows[0]["n"] > 0
+
     def ev_currents(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Observed EV phase currents (507-509) of this installation's chargers in [start, end)."""
         rows = self._rows(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 import httpx
@@ -23,12 +25,37 @@ __all__ = ["sample_for"]
 
 
 def sample_for(
-    sites: list[SiteConfig], settings: AppSettings, *, duration_s: float, clock: Clock = SYSTEM_CLOCK
+    sites: list[SiteConfig],
+    settings: AppSettings,
+    *,
+    duration_s: float,
+    clock: Clock = SYSTEM_CLOCK,
+    guard: Callable[[SiteConfig, str], None] | None = None,
 ) -> dict[str, Any]:
-    """Sample every site for `duration_s` (a bounded run; SIGTERM ends it cleanly, rows flushed)."""
+    """Sample every site for `duration_s` (a bounded run; SIGTERM ends it cleanly, rows flushed).
+
+    `guard(site, what_was_seen)` runs when a phase goes over the site's fuse while a car charges.
+    """
     stop = threading.Event()
+    previous = None
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        return _sample(sites, settings, duration_s=duration_s, clock=clock, guard=guard, stop=stop)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _sample(  # noqa: PLR0913 - sample_for's arguments, keyword-only
+    sites: list[SiteConfig],
+    settings: AppSettings,
+    *,
+    duration_s: float,
+    clock: Clock,
+    guard: Callable[[SiteConfig, str], None] | None,
+    stop: threading.Event,
+) -> dict[str, Any]:
     storage = Storage(settings.storage, clock=clock)
     storage.ensure_ready()
     with ExitStack() as stack:
@@ -51,6 +78,9 @@ def sample_for(
                     client=client,
                     charger_ids=chargers,
                     flush_every_s=settings.meter_flush_s,
+                    fuse_a=site.fuse_a,
+                    voltage_v=site.voltage_v,
+                    on_overload=partial(guard, site) if guard is not None else None,
                 )
             )
 

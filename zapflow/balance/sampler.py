@@ -20,7 +20,9 @@ from typing import Any
 from storage import Storage, StorageError
 from zapflow.balance.records import event_rows, latest_rows, meter_row
 from zapflow.clock import Clock
-from zapflow.domain.models import ChargerOperationMode
+from zapflow.domain.models import ChargerOperationMode, SiteReading
+from zapflow.domain.policy import overloaded_phases
+from zapflow.domain.units import NOMINAL_VOLTAGE_V
 from zapflow.meter.sources import MeterError, MeterSource
 from zapflow.zaptec import ZaptecClient
 from zapflow.zaptec.errors import ZaptecError
@@ -40,6 +42,7 @@ class SampleStats:
     polls: int = 0
     poll_errors: int = 0
     flushes: int = 0
+    guard_ticks: int = 0
     last_error: str | None = None
 
 
@@ -56,12 +59,20 @@ class SiteSampler:
     charging_poll_s: float = 60.0
     idle_poll_s: float = 600.0
     flush_every_s: float = 60.0
+    fuse_a: float | None = None
+    """With `on_overload`: the main fuse the guard watches."""
+    voltage_v: float = NOMINAL_VOLTAGE_V
+    on_overload: Callable[[str], None] | None = None
+    """Called (with what was seen) when a phase is above the fuse while a car charges."""
+    guard_cooldown_s: float = 60.0
+    """At most one guard call per this long: the reduction needs a moment to reach the charger."""
     stats: SampleStats = field(default_factory=SampleStats)
     _buffer: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _last_flush: datetime | None = None
     _last_poll: datetime | None = None
     _charging: bool = False
     _last_measured: datetime | None = None
+    _last_guard: datetime | None = None
 
     def sample(self) -> None:
         """One meter reading, a charger poll when due, and a flush when due."""
@@ -80,12 +91,35 @@ class SiteSampler:
                         meter_row(self.installation_id, reading, source="meter", received_at=now)
                     )
                     self.stats.samples += 1
+                    self._guard(reading, now)
         if self.client is not None and self.charger_ids and self._poll_due(now):
             self._poll(now)
         if self._last_flush is None:
             self._last_flush = now
         elif (now - self._last_flush).total_seconds() >= self.flush_every_s:
             self.flush()
+
+    def _guard(self, reading: SiteReading, now: datetime) -> None:
+        """Call `on_overload` when a phase is over the fuse while a car charges (not between ticks only)."""
+        if self.on_overload is None or self.fuse_a is None or not self._charging:
+            return
+        over = overloaded_phases(reading.grid_power_w, fuse_a=self.fuse_a, voltage_v=self.voltage_v)
+        if not over:
+            return
+        if self._last_guard is not None and now - self._last_guard < timedelta(seconds=self.guard_cooldown_s):
+            return
+        self._last_guard = now
+        amps = reading.grid_power_w.as_tuple()
+        seen = ", ".join(f"L{p + 1} {amps[p] / self.voltage_v:.1f} A" for p in over)
+        self.stats.guard_ticks += 1
+        log.warning(
+            "fuse guard %s: %s over the %.0f A fuse while charging", self.installation_id, seen, self.fuse_a
+        )
+        try:
+            self.on_overload(f"fuse guard: {seen} > {self.fuse_a:g} A while charging")
+        except Exception as exc:  # noqa: BLE001 - the sampling loop must go on; the next tick retries
+            self.stats.last_error = f"guard: {type(exc).__name__}: {exc}"
+            log.warning("fuse guard %s failed: %s", self.installation_id, exc)
 
     def _poll_due(self, now: datetime) -> bool:
         if self._last_poll is None:

@@ -177,6 +177,8 @@ class DayResult:
     sampler: SiteSampler
     tick_wall_s: float = 0.0
     """Wall seconds spent inside `run_tick` (the rest is the simulator and the meter sampling)."""
+    guard_reports: list[TickReport] = field(default_factory=list)
+    """Out-of-cycle ticks the fuse guard ran."""
 
 
 class _SimulatedWall:
@@ -218,8 +220,13 @@ def run_day(  # noqa: PLR0913 - every knob of a simulated run, keyword-only
     dry_run: bool = False,
     overrides: dict[str, float] | None = None,
     on_tick: Callable[[int, TickReport], None] | None = None,
+    fuse_guard: bool = True,
 ) -> DayResult:
-    """Run `ticks` balance ticks 15 minutes apart from the cloud's current time."""
+    """Run `ticks` balance ticks 15 minutes apart from the cloud's current time.
+
+    With `fuse_guard`, the meter sampling runs an extra tick when a phase goes over the fuse while
+    a car charges, as the meter flow does.
+    """
     truth = Truth(site.installation_id, site.voltage_v, site.fuse_a)
     driver = SimDriver(cloud)
     http = httpx.Client(timeout=10.0)
@@ -227,6 +234,26 @@ def run_day(  # noqa: PLR0913 - every knob of a simulated run, keyword-only
     meter = services.meter
     poller = services.client_factory(lambda _call: None)
     charger_ids = hierarchy_charger_ids(poller, site.installation_id)
+    guard_reports: list[TickReport] = []
+
+    def guard(seen: str) -> None:
+        sampler.flush()  # the guard tick reads the samples that showed the overload
+        guard_reports.append(
+            run_tick(
+                TickRequest(
+                    site.installation_id,
+                    scheduled_at=driver.now(),
+                    dry_run=dry_run,
+                    overrides=overrides or {},
+                    requested_by="fuse-guard",
+                    reason=seen,
+                    trigger="fuse_guard",
+                ),
+                site,
+                services,
+            )
+        )
+
     sampler = SiteSampler(
         site.installation_id,
         storage,
@@ -235,6 +262,9 @@ def run_day(  # noqa: PLR0913 - every knob of a simulated run, keyword-only
         client=poller,
         charger_ids=charger_ids,
         flush_every_s=900.0,
+        fuse_a=site.fuse_a,
+        voltage_v=site.voltage_v,
+        on_overload=guard if fuse_guard else None,
     )
     reports = []
     tick_wall_s = 0.0
@@ -282,7 +312,7 @@ def run_day(  # noqa: PLR0913 - every knob of a simulated run, keyword-only
     finally:
         poller.close()
         http.close()
-    return DayResult(reports, truth, site, cloud, sampler, tick_wall_s)
+    return DayResult(reports, truth, site, cloud, sampler, tick_wall_s, guard_reports)
 
 
 @dataclass(frozen=True)

@@ -75,9 +75,12 @@ def slot_start(at: datetime, interval_s: float = 900.0) -> datetime:
     return datetime.fromtimestamp(seconds - seconds % interval_s, tz=UTC)
 
 
-def tick_id_for(installation_id: str, scheduled_at: datetime) -> str:
-    """A stable id per (installation, scheduled time): reruns find their own rows."""
-    return str(uuid.uuid5(_TICK_NAMESPACE, f"{installation_id}|{scheduled_at.astimezone(UTC).isoformat()}"))
+def tick_id_for(installation_id: str, scheduled_at: datetime, trigger: str = "schedule") -> str:
+    """Deterministic tick id: the same slot (and trigger) always maps to the same id."""
+    key = f"{installation_id}|{scheduled_at.astimezone(UTC).isoformat()}"
+    if trigger != "schedule":  # a guard tick never takes the identity of the slot's regular tick
+        key += f"|{trigger}"
+    return str(uuid.uuid5(_TICK_NAMESPACE, key))
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class TickRequest:
     requested_by: str | None = None
     reason: str | None = None
     flow_run_id: str | None = None
+    trigger: str = "schedule"
+    """"schedule" for the 15-minute tick; "fuse_guard" for the meter flow's out-of-cycle one."""
 
 
 @dataclass
@@ -107,6 +112,8 @@ class TickServices:
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
     state_max_age_s: float = 120.0
     """Locally kept charger state younger than this is used instead of polling the API."""
+    guard_fresh_s: float = 180.0
+    """Meter-flow samples this recent mean its fuse guard runs: the tick may plan closer to the fuse."""
     merge: bool = True
 
 
@@ -225,7 +232,7 @@ class _Tick:
         self.clock = services.clock
         self.now = self.clock.now()
         self.scheduled_at = request.scheduled_at or slot_start(self.now, services.forecast.horizon_s)
-        self.tick_id = tick_id_for(site.installation_id, self.scheduled_at)
+        self.tick_id = tick_id_for(site.installation_id, self.scheduled_at, request.trigger)
         self.dry_run = request.dry_run or not site.writes_enabled
         self.ledger = Ledger(services.storage, site.installation_id)
         self.rows = _Rows()
@@ -539,6 +546,7 @@ class _Tick:
             chargers=tuple(states),
             meter=reading,
             household_peak_w=peak,
+            fuse_guarded=self.ledger.sampled_since(self.now - timedelta(seconds=self.services.guard_fresh_s)),
         )
         decision = decide(snapshot, forecast, previous, policy, self.now)
         ages = [(self.now - read_at).total_seconds()]

@@ -74,9 +74,10 @@ def interval_means(
     sums: list[list[float]] = [[0.0] * 5 for _ in range(count)]
     peaks: list[list[float]] = [[0.0] * 3 for _ in range(count)]
     for sample in history:
-        if not start <= sample.at < end:
+        # (start, end]: a reading taken at `end` (the tick's fresh one) is the newest evidence.
+        if not start < sample.at <= end:
             continue
-        index = int((sample.at - start) / step)
+        index = math.ceil((sample.at - start) / step) - 1
         bucket = sums[index]
         for p, watts in enumerate(sample.household_w.as_tuple()):
             bucket[p] += watts

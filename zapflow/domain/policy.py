@@ -28,7 +28,13 @@ from zapflow.domain.models import (
     SiteReading,
 )
 from zapflow.domain.phases import PhaseSettings, PhaseState, choose_phases
-from zapflow.domain.units import MIN_CHARGE_CURRENT_A, NOMINAL_VOLTAGE_V, current_for_power_a, earthing
+from zapflow.domain.units import (
+    MIN_CHARGE_CURRENT_A,
+    NOMINAL_VOLTAGE_V,
+    current_for_power_a,
+    earthing,
+    power_for_current_w,
+)
 
 __all__ = [
     "Candidate",
@@ -41,6 +47,7 @@ __all__ = [
     "Setpoint",
     "Snapshot",
     "decide",
+    "overloaded_phases",
 ]
 
 FORCE_3P_A = 0.0
@@ -94,6 +101,8 @@ class PolicySettings(_Frozen):
     stale_solar_current_a: float = 0.0
     """Solar modes with stale inputs: this current (0 pauses)."""
     load_quantile: float = 0.9
+    guarded_load_quantile: float = 0.6
+    """Used instead while the meter flow's fuse guard runs: it corrects a surge within seconds."""
     surplus_quantile: float = 0.3
     """Lower quantile of the surplus forecast the solar modes follow (sunny-day: q0.1 captured 86.5 %,
     q0.3 87.8 %, q0.5 88.9 % of the surplus; solar share 99 % for all three)."""
@@ -111,6 +120,8 @@ class Snapshot(_Frozen):
     meter: SiteReading | None = None
     household_peak_w: PhaseValues | None = None
     """Highest household load per phase in the fallback window (for stale inputs)."""
+    fuse_guarded: bool = False
+    """The meter flow samples the site now, so its fuse guard would catch a surge within seconds."""
 
 
 class Setpoint(_Frozen):
@@ -233,12 +244,31 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - the policy reads top to bottom as 
         assert forecast is not None  # noqa: S101 - `stale` covers the None case
         # A fuse trips on the interval's peak minute, not its mean: use the peak forecast when there is one.
         load_q = forecast.household_peak_w or forecast.household_w
-        loads = [load_q[p].at(settings.load_quantile) for p in range(3)]
+        quantile = settings.guarded_load_quantile if snapshot.fuse_guarded else settings.load_quantile
+        loads = [load_q[p].at(quantile) for p in range(3)]
         headroom = [fuse_room_a - loads[p] / volts for p in range(3)]
         candidates += [Candidate(name=f"fuse_l{p + 1}", value_a=headroom[p]) for p in range(3)]
         if settings.mode is PolicyMode.FUSE_ONLY:
             targets, reason = list(headroom), Reason.FUSE_HEADROOM
             binding = f"fuse_l{headroom.index(min(headroom)) + 1}"
+            if car is not None and car.model in (ChargerModel.GO2, ChargerModel.PRO):
+                # Left to Zaptec, a Go 2 / Pro drops to 1-phase whenever any phase limit dips under
+                # its switch current and spends a return per dip: choose the phases here and pin them.
+                three_a = min(*headroom, max_a)
+                choice = choose_phases(
+                    available_w=power_for_current_w(max(three_a, 0.0), 3, system, volts),
+                    can_switch=True,
+                    previous=previous.phase_state,
+                    session_id=car.session_id.value if car.session_id else None,
+                    now=now,
+                    settings=settings.phases,
+                    system=system,
+                    voltage_v=volts,
+                )
+                phases, phase_state = choice.phases, choice.state
+                if phases == 3:  # noqa: PLR2004
+                    targets = [three_a] * 3  # a 3-phase session takes the tightest phase anyway
+                switch = FORCE_3P_A if phases == 3 else FORCE_1P_A  # noqa: PLR2004
         elif settings.mode is PolicyMode.FIXED:
             targets, reason, binding = [settings.fixed_current_a] * 3, Reason.FIXED, "fixed"
         else:
@@ -342,3 +372,8 @@ def _ration(  # noqa: PLR0913 - the inputs of one rationing rule
     if unsafe:
         return True, None, True, False
     return False, Hold.WRITE_INTERVAL, False, False
+
+
+def overloaded_phases(grid_power_w: PhaseValues, *, fuse_a: float, voltage_v: float) -> tuple[int, ...]:
+    """Phases (0-based) whose grid import is above the main fuse right now (the guard's trigger)."""
+    return tuple(p for p, w in enumerate(grid_power_w.as_tuple()) if w / voltage_v > fuse_a)
