@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from zapflow.simulator.broker.core import Broker, BrokerConfig, EntityStats
 from zapflow.simulator.broker.sas import connection_string
+from zapflow.simulator.broker.serve import attach_broker
 from zapflow.simulator.broker.sink import BrokerEventSink, PublishFaults, encode_nbfx
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "BrokerEventSink",
     "EntityStats",
     "PublishFaults",
+    "attach_broker",
     "connection_string",
     "encode_nbfx",
 ]

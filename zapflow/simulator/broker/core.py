@@ -313,8 +313,12 @@ class Broker:
         return result
 
     def _call(self, fn: Callable[[], Any], timeout: float = 30.0) -> Any:  # noqa: ANN401 - any result
+        if self._thread is None:  # not started: nothing else touches the state yet
+            result = fn()
+            self._store.commit()
+            return result
         future: Future[Any] = Future()
-        if self._thread is None or not self._thread.is_alive():
+        if not self._thread.is_alive():
             msg = "the broker is not running"
             raise RuntimeError(msg)
         with self._calls_lock:

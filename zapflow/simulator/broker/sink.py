@@ -60,17 +60,32 @@ class PublishFaults:
 class BrokerEventSink:
     """An `EventSink` that publishes each observation to a topic of the local broker."""
 
-    def __init__(self, broker: _Publisher, topic: str, *, faults: PublishFaults | None = None) -> None:
+    def __init__(
+        self, topic: str, broker: _Publisher | None = None, *, faults: PublishFaults | None = None
+    ) -> None:
         self._broker = broker
         self._topic = topic
         self.faults = faults or PublishFaults()
         self._count = 0
         self._held: bytes | None = None
         self._lock = threading.Lock()
+        self._pending: list[dict[str, Any]] = []
+
+    def bind(self, broker: _Publisher) -> None:
+        """Publish to `broker` from now on (the broker is built after the world that feeds it)."""
+        with self._lock:
+            self._broker = broker
+            pending, self._pending = self._pending, []
+        for event in pending:
+            self.publish(event)
 
     def publish(self, event: dict[str, Any]) -> None:
-        """Publish one observation (and whatever the faults add)."""
+        """Publish one observation (and whatever the faults add); kept until a broker is bound."""
         with self._lock:
+            broker = self._broker
+            if broker is None:
+                self._pending.append(event)
+                return
             self._count += 1
             n, f = self._count, self.faults
             bodies = [encode_nbfx(event)]
@@ -84,9 +99,9 @@ class BrokerEventSink:
             if _every(n, f.malformed_every):
                 bodies.append(MALFORMED_BODY)
             if bodies:
-                self._broker.publish(self._topic, bodies, message_ids=[uuid.uuid4().hex for _ in bodies])
+                broker.publish(self._topic, bodies, message_ids=[uuid.uuid4().hex for _ in bodies])
             if _every(n, f.drop_connections_every):
-                self._broker.drop_connections()
+                broker.drop_connections()
 
 
 def _every(n: int, every: int) -> bool:
