@@ -17,6 +17,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from bench.broker import bench_row as bench_broker_row
 from zapflow.clock import FakeClock
 from zapflow.settings import ZaptecSettings
 from zapflow.zaptec import AccountRegistry, RetryPolicy, ZaptecClient
@@ -146,6 +147,7 @@ def main() -> None:
         ("storage merge, 100k rows", "rows/s", outbox_rate, row_rate, "row-by-row INSERT, one transaction")
     )
     results.append(("simulator", "sim s per wall s", bench_simulator(), 1.0, "real time"))
+    results.append(bench_broker_row())
     table = Table(title="zapflow bench (ratios measured in one run)")
     for column in ("benchmark", "metric", "ours", "baseline", "ratio", "baseline is"):
         table.add_column(column)

@@ -205,17 +205,20 @@ def test_wrong_sas_key_is_refused(broker: Broker) -> None:
     with (
         client_for(broker.port, key="not-the-key", retry_total=0) as client,
         pytest.raises(ServiceBusAuthenticationError),
+        client.get_subscription_receiver(TOPIC, SUBSCRIPTION) as receiver,
     ):
-        with client.get_subscription_receiver(TOPIC, SUBSCRIPTION) as receiver:
-            receiver.receive_messages(max_wait_time=1)
+        receiver.receive_messages(max_wait_time=1)
     assert broker.stats(SUBSCRIPTION_PATH).available == 1
 
 
 def test_unknown_subscription_is_not_found(broker: Broker) -> None:
     """An attach to an entity the broker does not hold is refused with amqp:not-found."""
-    with client_for(broker.port, retry_total=0) as client, pytest.raises(MessagingEntityNotFoundError):
-        with client.get_subscription_receiver(TOPIC, "nobody") as receiver:
-            receiver.receive_messages(max_wait_time=1)
+    with (
+        client_for(broker.port, retry_total=0) as client,
+        pytest.raises(MessagingEntityNotFoundError),
+        client.get_subscription_receiver(TOPIC, "nobody") as receiver,
+    ):
+        receiver.receive_messages(max_wait_time=1)
 
 
 def test_sdk_sender_single_and_batch_messages_arrive(broker: Broker) -> None:
@@ -262,6 +265,9 @@ def test_a_receive_while_the_broker_is_gone_raises_a_connection_error(tmp_path: 
     """With no broker listening the client reports a connection error instead of hanging."""
     with running_broker(tmp_path) as broker:
         port = broker.port
-    with client_for(port, retry_total=0) as client, pytest.raises(ServiceBusConnectionError):
-        with client.get_subscription_receiver(TOPIC, SUBSCRIPTION) as receiver:
-            receiver.receive_messages(max_wait_time=1)
+    with (
+        client_for(port, retry_total=0) as client,
+        pytest.raises(ServiceBusConnectionError),
+        client.get_subscription_receiver(TOPIC, SUBSCRIPTION) as receiver,
+    ):
+        receiver.receive_messages(max_wait_time=1)
