@@ -65,7 +65,7 @@ def _token(key: str = "k", name: str = "n", expiry: int | None = None) -> str:
 def test_sas_tokens_are_checked(token: str, reason: str) -> None:
     """Only tokens signed with the configured key and unexpired pass; reasons never carry the key."""
     audience, why = verify_sas_token(token, keys={"n": "k"}, now_s=time.time())
-    assert reason in why
+    assert reason in why if reason else why == ""
     assert (audience == "t/subscriptions/s") == (not reason)
 
 
