@@ -53,20 +53,24 @@ def _token(key: str = "k", name: str = "n", expiry: int | None = None) -> str:
 
 
 @pytest.mark.parametrize(
-    ("token", "reason"),
+    ("kwargs", "reason"),
     [
-        pytest.param(_token(), "", id="valid"),
-        pytest.param(_token(key="wrong"), "signature does not match", id="wrong-key"),
-        pytest.param(_token(name="other"), "unknown shared access key name", id="unknown-name"),
-        pytest.param(_token(expiry=1), "expired", id="expired"),
-        pytest.param("Bearer abc", "not a SharedAccessSignature", id="not-sas"),
+        pytest.param({}, "", id="valid"),
+        pytest.param({"key": "wrong"}, "signature does not match", id="wrong-key"),
+        pytest.param({"name": "other"}, "unknown shared access key name", id="unknown-name"),
+        pytest.param({"expiry": 1}, "expired", id="expired"),
     ],
 )
-def test_sas_tokens_are_checked(token: str, reason: str) -> None:
-    """Only tokens signed with the configured key and unexpired pass; reasons never carry the key."""
-    audience, why = verify_sas_token(token, keys={"n": "k"}, now_s=time.time())
-    assert reason in why if reason else why == ""
+def test_sas_tokens_are_checked(kwargs: dict[str, Any], reason: str) -> None:
+    """Only tokens signed with the configured key and unexpired pass."""
+    audience, why = verify_sas_token(_token(**kwargs), keys={"n": "k"}, now_s=time.time())
+    assert (reason in why) if reason else (why == ""), why
     assert (audience == "t/subscriptions/s") == (not reason)
+
+
+def test_a_token_of_another_scheme_is_refused() -> None:
+    """Only SharedAccessSignature tokens are read."""
+    assert verify_sas_token("Bearer abc", keys={"n": "k"}, now_s=0)[1] == "not a SharedAccessSignature token"
 
 
 def test_sas_token_without_a_numeric_expiry_is_refused() -> None:
