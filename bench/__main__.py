@@ -17,6 +17,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from bench.broker import bench_row as bench_broker_row
 from zapflow.clock import FakeClock
 from zapflow.settings import ZaptecSettings
 from zapflow.zaptec import AccountRegistry, RetryPolicy, ZaptecClient
@@ -177,6 +178,7 @@ def main() -> None:
             f"real time; {wall_s:.0f} s wall, {ticks_per_s:.2f} ticks/s, {tick_share:.0%} in the tick",
         )
     )
+    results.append(bench_broker_row())
     table = Table(title="zapflow bench (ratios measured in one run)")
     for column in ("benchmark", "metric", "ours", "baseline", "ratio", "baseline is"):
         table.add_column(column)

@@ -338,7 +338,7 @@ def simulator_scenarios() -> None:
 
 
 @simulator_app.command("serve")
-def simulator_serve(
+def simulator_serve(  # noqa: PLR0913, PLR0917 - one CLI option each
     scenario_name: Annotated[
         str, typer.Option("--scenario", help="A name from `zapflow simulator scenarios`.")
     ] = ("sunny-day"),
@@ -348,8 +348,16 @@ def simulator_serve(
         float, typer.Option(help="Simulated seconds per real second (0 = only /_sim/step).")
     ] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed of the household appliance layer and ids.")] = 1,
+    broker_port: Annotated[
+        int, typer.Option(help="AMQP port of the local Service Bus broker (0 = a free one).")
+    ] = 0,
+    broker_data_dir: Annotated[
+        Path, typer.Option(help="Where the broker keeps its messages (survives restarts).")
+    ] = Path("data/broker"),
 ) -> None:
-    """Serve the simulated Zaptec cloud and site meter on HTTP until Ctrl-C."""
+    """Serve the simulated Zaptec cloud, site meter and Service Bus broker until Ctrl-C."""
+    from zapflow.simulator.broker import BrokerEventSink, attach_broker  # noqa: PLC0415
+    from zapflow.simulator.cloud import BrokerEndpoint  # noqa: PLC0415
     from zapflow.simulator.scenarios import build, scenario  # noqa: PLC0415 - heavy data deps
     from zapflow.simulator.server import SimulatorServer, port_is_free  # noqa: PLC0415
 
@@ -361,7 +369,12 @@ def simulator_serve(
     if not port_is_free(host, port):
         console.print(f"[red]error[/]: {host}:{port} is in use; pick another with --port")
         raise typer.Exit(code=2)
-    cloud = build(chosen, scale=scale)
+    if broker_port and not port_is_free(host, broker_port):
+        console.print(f"[red]error[/]: {host}:{broker_port} is in use; pick another with --broker-port")
+        raise typer.Exit(code=2)
+    sink = BrokerEventSink(BrokerEndpoint().topic)
+    cloud = build(chosen, scale=scale, sink=sink)
+    broker = attach_broker(cloud, sink, data_dir=broker_data_dir, host=host, port=broker_port)
     server = SimulatorServer(cloud, host=host, port=port)
     console.print(f"[bold]zapflow simulator[/]: scenario {chosen.name} ({chosen.description})")
     console.print(
@@ -375,7 +388,17 @@ def simulator_serve(
             f"  site meter   {server.base_url}/sites/{inst.installation_id}/meter   ({inst.spec.name})"
         )
     console.print(f"  control      {server.base_url}/_sim/state (GET), /_sim/step and /_sim/clock (POST)")
-    server.serve_until_signalled(on_ready=lambda url: console.print(f"simulator ready on {url}"))
+    endpoint = cloud.broker
+    console.print(
+        f"  service bus  amqp://{endpoint.host}:{endpoint.port} topic {endpoint.topic} subscription "
+        f"{endpoint.subscription}\n               (details: /api/userGroups/"
+        f"{cloud.account.user_group_id}/messagingConnectionDetails)"
+    )
+    broker.start()
+    try:
+        server.serve_until_signalled(on_ready=lambda url: console.print(f"simulator ready on {url}"))
+    finally:
+        broker.stop()
     console.print("simulator stopped")
 
 
