@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zapflow.domain.phases import PhaseSettings
 from zapflow.domain.policy import PolicyMode, PolicySettings
-from zapflow.domain.units import NOMINAL_VOLTAGE_V
+from zapflow.domain.units import NOMINAL_VOLTAGE_V, Earthing
 
 __all__ = [
     "HttpMeterConfig",
@@ -86,6 +86,8 @@ class SiteConfig(_Strict):
     fuse_a: float = Field(gt=0, le=1000, description="Main fuse per phase.")
     pv_kwp: float = Field(0.0, ge=0, le=10000, description="PV peak power (0: no PV).")
     voltage_v: float = Field(NOMINAL_VOLTAGE_V, gt=0)
+    network_type: Literal["auto", "TN", "IT"] = "auto"
+    """How phase current becomes power; "auto" takes Zaptec's NetworkType for the installation."""
     mode: PolicyMode = PolicyMode.FUSE_ONLY
     writes_enabled: bool = False
     """False: every tick is a dry run (decides and records, never POSTs)."""
@@ -116,6 +118,7 @@ class SiteConfig(_Strict):
             mode=mode or self.mode,
             fuse_a=self.fuse_a,
             voltage_v=self.voltage_v,
+            earthing=None if self.network_type == "auto" else Earthing(self.network_type),
             phases=PhaseSettings(**phases),
             **merged,
         )

@@ -32,6 +32,7 @@ from zapflow.domain.policy import (
     decide,
     overloaded_phases,
 )
+from zapflow.domain.units import Earthing
 
 NOW = datetime(2026, 6, 17, 18, tzinfo=UTC)
 
@@ -374,3 +375,16 @@ def test_overloaded_phases_names_the_phases_above_the_fuse() -> None:
     """The guard's trigger: import above the fuse, per phase (exactly at the fuse is not over)."""
     grid = PhaseValues(l1=16.0 * 230, l2=16.1 * 230, l3=-3000.0)
     assert overloaded_phases(grid, fuse_a=16.0, voltage_v=230.0) == (1,)
+
+
+def test_a_site_configured_as_it_plans_solar_power_with_the_it_factor() -> None:
+    """6900 W is 10 A on 3-phase TN (3 x 230 V) but 17 A on IT (sqrt(3) x 230 V): the setting decides."""
+    forecast = _forecast(surplus_lo_w=6900.0)
+    tn = decide(_snapshot(), forecast, PreviousDecision(), _settings(PolicyMode.SOLAR), NOW)
+    it = decide(
+        _snapshot(), forecast, PreviousDecision(), _settings(PolicyMode.SOLAR, earthing=Earthing.IT), NOW
+    )
+    assert tn.setpoint is not None
+    assert it.setpoint is not None
+    assert tn.setpoint.currents_a.l1 == 10.0
+    assert it.setpoint.currents_a.l1 == 17.0

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from zapflow.domain.policy import PolicyMode
+from zapflow.domain.units import Earthing
 from zapflow.sites import SiteConfigError, load_sites, parse_sites
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,3 +56,13 @@ def test_a_missing_file_says_what_to_do(tmp_path: Path) -> None:
     """No sites file: the message names the example to copy."""
     with pytest.raises(SiteConfigError, match=r"sites\.example\.toml"):
         load_sites(tmp_path / "sites.toml")
+
+
+def test_network_type_overrides_the_installations_own_and_auto_defers_to_it() -> None:
+    """TN/IT from the sites file reaches the policy; "auto" leaves it to Zaptec's NetworkType."""
+    base = "[[site]]\ninstallation_id = 'a'\nlatitude = 1\nlongitude = 1\nfuse_a = 25\n"
+    assert parse_sites(base).site[0].policy_settings().earthing is None
+    it = parse_sites(base + "network_type = 'IT'\n").site[0].policy_settings()
+    assert it.earthing is Earthing.IT
+    with pytest.raises(SiteConfigError, match="network_type"):
+        parse_sites(base + "network_type = 'TT'\n")

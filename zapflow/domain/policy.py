@@ -31,6 +31,7 @@ from zapflow.domain.phases import PhaseSettings, PhaseState, choose_phases
 from zapflow.domain.units import (
     MIN_CHARGE_CURRENT_A,
     NOMINAL_VOLTAGE_V,
+    Earthing,
     current_for_power_a,
     earthing,
     power_for_current_w,
@@ -107,6 +108,8 @@ class PolicySettings(_Frozen):
     """Lower quantile of the surplus forecast the solar modes follow (sunny-day: q0.1 captured 86.5 %,
     q0.3 87.8 %, q0.5 88.9 % of the surplus; solar share 99 % for all three)."""
     voltage_v: float = NOMINAL_VOLTAGE_V
+    earthing: Earthing | None = None
+    """TN or IT as configured for the site; None takes the installation's NetworkType."""
     phases: PhaseSettings = PhaseSettings()
 
 
@@ -211,7 +214,7 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - the policy reads top to bottom as 
         )
 
     volts = settings.voltage_v
-    system = earthing(installation.network_type)
+    system = settings.earthing or earthing(installation.network_type)
     max_a = installation.max_current_a or settings.fuse_a
     fuse_room_a = settings.fuse_a - settings.fuse_margin_a
     candidates: list[Candidate] = [Candidate(name="max_current", value_a=max_a)]
