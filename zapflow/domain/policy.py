@@ -27,7 +27,7 @@ from zapflow.domain.models import (
     PhaseValues,
     SiteReading,
 )
-from zapflow.domain.phases import PhaseSettings, PhaseState, choose_phases
+from zapflow.domain.phases import PhaseChoice, PhaseSettings, PhaseState, choose_phases
 from zapflow.domain.units import (
     MIN_CHARGE_CURRENT_A,
     NOMINAL_VOLTAGE_V,
@@ -189,6 +189,38 @@ def _notes(snapshot: Snapshot) -> tuple[str, ...]:
     return tuple(notes)
 
 
+def _can_switch(car: ChargerState | None) -> bool:
+    """Only a Go 2 or a Pro switches between 1 and 3 phases during a session."""
+    return car is not None and car.model in (ChargerModel.GO2, ChargerModel.PRO)
+
+
+def _phase_choice(  # noqa: PLR0913 - the phase rule's inputs, keyword-only
+    car: ChargerState | None,
+    available_w: float,
+    *,
+    previous: PreviousDecision,
+    settings: PolicySettings,
+    system: Earthing,
+    now: datetime,
+) -> PhaseChoice:
+    """1 or 3 phases for `available_w`, carrying the phase state of the car's session."""
+    return choose_phases(
+        available_w=available_w,
+        can_switch=_can_switch(car),
+        previous=previous.phase_state,
+        session_id=car.session_id.value if car is not None and car.session_id else None,
+        now=now,
+        settings=settings.phases,
+        system=system,
+        voltage_v=settings.voltage_v,
+    )
+
+
+def _pinned_switch_a(phases: int) -> float:
+    """The 3-to-1 switch current that holds a Go 2 / Pro at `phases`."""
+    return FORCE_3P_A if phases == 3 else FORCE_1P_A  # noqa: PLR2004
+
+
 def decide(  # noqa: C901, PLR0912, PLR0915 - the policy reads top to bottom as the issue states it
     snapshot: Snapshot,
     forecast: Forecast | None,
@@ -254,38 +286,24 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - the policy reads top to bottom as 
         if settings.mode is PolicyMode.FUSE_ONLY:
             targets, reason = list(headroom), Reason.FUSE_HEADROOM
             binding = f"fuse_l{headroom.index(min(headroom)) + 1}"
-            if car is not None and car.model in (ChargerModel.GO2, ChargerModel.PRO):
+            if _can_switch(car):
                 # Left to Zaptec, a Go 2 / Pro drops to 1-phase whenever any phase limit dips under
                 # its switch current and spends a return per dip: choose the phases here and pin them.
                 three_a = min(*headroom, max_a)
-                choice = choose_phases(
-                    available_w=power_for_current_w(max(three_a, 0.0), 3, system, volts),
-                    can_switch=True,
-                    previous=previous.phase_state,
-                    session_id=car.session_id.value if car.session_id else None,
-                    now=now,
-                    settings=settings.phases,
-                    system=system,
-                    voltage_v=volts,
+                three_w = power_for_current_w(max(three_a, 0.0), 3, system, volts)
+                choice = _phase_choice(
+                    car, three_w, previous=previous, settings=settings, system=system, now=now
                 )
                 phases, phase_state = choice.phases, choice.state
                 if phases == 3:  # noqa: PLR2004
                     targets = [three_a] * 3  # a 3-phase session takes the tightest phase anyway
-                switch = FORCE_3P_A if phases == 3 else FORCE_1P_A  # noqa: PLR2004
+                switch = _pinned_switch_a(phases)
         elif settings.mode is PolicyMode.FIXED:
             targets, reason, binding = [settings.fixed_current_a] * 3, Reason.FIXED, "fixed"
         else:
             surplus_w = forecast.surplus_w.at(settings.surplus_quantile)
-            can_switch = car is not None and car.model in (ChargerModel.GO2, ChargerModel.PRO)
-            choice = choose_phases(
-                available_w=surplus_w,
-                can_switch=can_switch,
-                previous=previous.phase_state,
-                session_id=car.session_id.value if car is not None and car.session_id else None,
-                now=now,
-                settings=settings.phases,
-                system=system,
-                voltage_v=volts,
+            choice = _phase_choice(
+                car, surplus_w, previous=previous, settings=settings, system=system, now=now
             )
             phases, phase_state = choice.phases, choice.state
             surplus_a = current_for_power_a(max(surplus_w, 0.0), phases, system, volts)
@@ -298,8 +316,8 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - the policy reads top to bottom as 
                 else:
                     target, reason, binding = 0.0, Reason.SOLAR_PAUSE, "surplus_below_minimum"
             targets = [target] * 3
-            if can_switch:
-                switch = FORCE_3P_A if phases == 3 else FORCE_1P_A  # noqa: PLR2004
+            if _can_switch(car):
+                switch = _pinned_switch_a(phases)
 
     limits = [min(h, max_a) for h in headroom]
     if settings.mode is not PolicyMode.FUSE_ONLY:
