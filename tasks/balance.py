@@ -97,13 +97,7 @@ def fuse_guard_tick(site: SiteConfig, seen: str) -> TickReport:
         concurrency(installation_limit(site.installation_id), occupy=1, strict=False),
         httpx.Client(timeout=settings.zaptec.timeout_s) as http,
     ):
-        request = TickRequest(
-            site.installation_id,
-            scheduled_at=datetime.now(UTC),
-            requested_by="fuse-guard",
-            reason=seen,
-            trigger="fuse_guard",
-        )
+        request = TickRequest.fuse_guard(site.installation_id, datetime.now(UTC), seen)
         return run_tick(request, site, services_for(site, settings, http=http))
 
 

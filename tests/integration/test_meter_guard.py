@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from storage import Storage
 from zapflow.balance.meterloop import sample_for
 from zapflow.balance.simday import SimDriver, served, site_for
 from zapflow.domain.policy import PolicyMode
@@ -31,8 +32,13 @@ def test_an_uncontrolled_evening_trips_the_guard_once_per_cooldown(tmp_path: Pat
             meter_interval_s=10.0,
         )
 
+        queued: list[int] = []
+
         def guard(at_site: SiteConfig, what: str) -> None:
             seen.append((at_site.installation_id, what))
+            # The sampler queued what it saw before calling: the guard tick's history has the surge.
+            rows = Storage(settings.storage).read("SELECT count(*) AS n FROM meter_readings").to_pylist()
+            queued.append(rows[0]["n"])
 
         stats = sample_for([site], settings, duration_s=150, clock=SimDriver(cloud), guard=guard)
     assert stats[site.installation_id]["guard_ticks"] == len(seen)
@@ -40,3 +46,4 @@ def test_an_uncontrolled_evening_trips_the_guard_once_per_cooldown(tmp_path: Pat
     assert 1 <= len(seen) <= 3
     assert all(iid == site.installation_id for iid, _ in seen)
     assert "> 16 A while charging" in seen[0][1]
+    assert queued[0] > 0

@@ -112,6 +112,7 @@ class SiteSampler:
         amps = reading.grid_power_w.as_tuple()
         seen = ", ".join(f"L{p + 1} {amps[p] / self.voltage_v:.1f} A" for p in over)
         self.stats.guard_ticks += 1
+        self.flush()  # the guard tick reads the samples that showed the overload
         log.warning(
             "fuse guard %s: %s over the %.0f A fuse while charging", self.installation_id, seen, self.fuse_a
         )

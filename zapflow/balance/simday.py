@@ -237,22 +237,10 @@ def run_day(  # noqa: PLR0913 - every knob of a simulated run, keyword-only
     guard_reports: list[TickReport] = []
 
     def guard(seen: str) -> None:
-        sampler.flush()  # the guard tick reads the samples that showed the overload
-        guard_reports.append(
-            run_tick(
-                TickRequest(
-                    site.installation_id,
-                    scheduled_at=driver.now(),
-                    dry_run=dry_run,
-                    overrides=overrides or {},
-                    requested_by="fuse-guard",
-                    reason=seen,
-                    trigger="fuse_guard",
-                ),
-                site,
-                services,
-            )
+        request = TickRequest.fuse_guard(
+            site.installation_id, driver.now(), seen, dry_run=dry_run, overrides=overrides
         )
+        guard_reports.append(run_tick(request, site, services))
 
     sampler = SiteSampler(
         site.installation_id,

@@ -99,6 +99,27 @@ class TickRequest:
     trigger: str = "schedule"
     """"schedule" for the 15-minute tick; "fuse_guard" for the meter flow's out-of-cycle one."""
 
+    @classmethod
+    def fuse_guard(
+        cls,
+        installation_id: str,
+        at: datetime,
+        seen: str,
+        *,
+        dry_run: bool = False,
+        overrides: dict[str, float] | None = None,
+    ) -> TickRequest:
+        """The out-of-cycle tick the fuse guard asks for: its own id, and what was seen as the reason."""
+        return cls(
+            installation_id,
+            scheduled_at=at,
+            dry_run=dry_run,
+            overrides=overrides or {},
+            requested_by="fuse-guard",
+            reason=seen,
+            trigger="fuse_guard",
+        )
+
 
 @dataclass
 class TickServices:
