@@ -259,14 +259,12 @@ app.add_typer(run_app, name="run")
 def _overrides(pairs: list[str]) -> dict[str, float]:
     found = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
+        key, _, value = pair.partition("=")
         try:
             found[key.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep:
+        except ValueError:  # also no "=" at all: float("") fails
             msg = f"--override wants key=number (got {pair!r})"
-            raise typer.BadParameter(msg)
+            raise typer.BadParameter(msg) from None
     return found
 
 

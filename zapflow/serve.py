@@ -28,6 +28,7 @@ from tasks.balance import installation_limit
 from zapflow.balance.simday import site_for
 from zapflow.domain.policy import PolicyMode
 from zapflow.settings import AppSettings
+from zapflow.simulator.server import port_is_free
 from zapflow.sites import SiteConfigError, SitesFile, dump_sites, load_sites
 
 __all__ = [
@@ -367,7 +368,7 @@ class Platform:
         return str(Path(sys.executable).with_name("prefect"))
 
     def _start_prefect_server(self) -> None:
-        if _port_in_use(self.options.host, self.options.port):
+        if not port_is_free(self.options.host, self.options.port):
             msg = (
                 f"{self.options.host}:{self.options.port} is in use (another `zapflow serve` or Prefect "
                 "server?): stop it or pick another port with --port"
@@ -387,15 +388,13 @@ class Platform:
         )
         self.say(f"Prefect      starting the server (log {server.log})")
         deadline = time.monotonic() + self.options.startup_timeout_s
-        health = f"{self.options.api_url}/health"
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
                 msg = f"the Prefect server exited ({server.process.returncode}); see {server.log}"
                 raise ServeError(msg)
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(health, timeout=2).status_code == httpx.codes.OK:
-                    self.say(f"Prefect      UI {self.options.api_url.removesuffix('/api')}")
-                    return
+            if _healthy(self.options.api_url, timeout_s=2):
+                self.say(f"Prefect      UI {self.options.api_url.removesuffix('/api')}")
+                return
             if self.stopping.wait(0.5):
                 msg = "stopped while the Prefect server was starting"
                 raise ServeError(msg)
@@ -572,12 +571,12 @@ def _stop_group(process: subprocess.Popen[bytes], grace_s: float) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-def _port_in_use(host: str, port: int) -> bool:
-    import socket  # noqa: PLC0415
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+def _healthy(api_url: str, *, timeout_s: float) -> bool:
+    """True when a Prefect server answers its health check at `api_url`."""
+    try:
+        return httpx.get(f"{api_url}/health", timeout=timeout_s).status_code == httpx.codes.OK
+    except httpx.HTTPError:
+        return False
 
 
 def start_run(
@@ -592,11 +591,7 @@ def start_run(
 
     Returns the state's name ("Scheduled" when not waiting). Raises ServeError when no server answers.
     """
-    try:
-        healthy = httpx.get(f"{api_url}/health", timeout=5).status_code == httpx.codes.OK
-    except httpx.HTTPError:
-        healthy = False
-    if not healthy:
+    if not _healthy(api_url, timeout_s=5):
         msg = f"no Prefect server answers at {api_url}: start one with `zapflow serve` (or set --api-url)"
         raise ServeError(msg)
     from prefect.client.orchestration import get_client  # noqa: PLC0415

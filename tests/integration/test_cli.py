@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,17 @@ def test_version() -> None:
     result = runner.invoke(app, ["version"])
     assert result.exit_code == 0
     assert __version__ in result.output
+
+
+def test_run_balance_refuses_a_malformed_override_and_says_when_no_server_answers() -> None:
+    """Bad input to `zapflow run balance`: a clear message and exit 2, never a traceback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        nobody = f"http://127.0.0.1:{sock.getsockname()[1]}/api"  # bound, not listening: refused
+        bad = runner.invoke(app, ["run", "balance", "--override", "fuse_margin_a", "--api-url", nobody])
+        assert bad.exit_code == 2
+        assert "key=number" in bad.output
+        down = runner.invoke(app, ["run", "balance", "--api-url", nobody], env={"COLUMNS": "200"})
+    assert down.exit_code == 2
+    assert f"no Prefect server answers at {nobody}" in down.output
+    assert "zapflow serve" in down.output
