@@ -214,54 +214,37 @@ def _flow_run_pid(worker_pid: int, flow_run_id: str) -> int | None:
     return None
 
 
+def _cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """This environment without zapflow's, Prefect's or coverage's variables: what a user's shell has."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZAPFLOW_", "PREFECT_", "COV"))}
+    return env | {"ZAPFLOW_STORAGE_DATA_DIR": str(tmp_path / "data")} | extra
+
+
+def _serve_refused(tmp_path: Path, port: int, env: dict[str, str]) -> str:
+    """Run `zapflow serve`, expect exit 2 before anything starts; its output on one line."""
+    argv = [sys.executable, "-m", "zapflow", "serve", "--port", str(port), "--prefect-home", str(tmp_path)]
+    done = subprocess.run(  # noqa: S603 - our own interpreter
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    return " ".join(done.stdout.split())
+
+
 def test_cli_serve_refuses_a_port_in_use_and_an_account_without_password(tmp_path: Path) -> None:
     """Clear errors, exit 2, before anything is started."""
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        port = busy.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ZAPFLOW_", "PREFECT_"))}
-        env["ZAPFLOW_STORAGE_DATA_DIR"] = str(tmp_path / "data")
-        done = subprocess.run(  # noqa: S603 - our own interpreter
-            [sys.executable, "-m", "zapflow", "serve", "--port", str(port), "--prefect-home", str(tmp_path)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    assert done.returncode == 2
-    assert "is in use" in " ".join(done.stdout.split())
-    env["ZAPFLOW_ZAPTEC_USERNAME"] = "someone@example.com"
-    done = subprocess.run(  # noqa: S603 - our own interpreter
-        [
-            sys.executable,
-            "-m",
-            "zapflow",
-            "serve",
-            "--port",
-            str(_free_port()),
-            "--prefect-home",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    out = " ".join(done.stdout.split())
-    assert done.returncode == 2
+        assert "is in use" in _serve_refused(tmp_path, busy.getsockname()[1], _cli_env(tmp_path))
+    account = _cli_env(tmp_path, ZAPFLOW_ZAPTEC_USERNAME="someone@example.com")
+    out = _serve_refused(tmp_path, _free_port(), account)
     assert "no password" in out
     assert "ZAPFLOW_ZAPTEC_PASSWORD_BLOCK" in out
 
 
 def test_cli_serve_starts_and_stops_on_sigterm_leaving_no_process(tmp_path: Path) -> None:
     """The real command: ready, then SIGTERM stops server, worker and flow runs; exit 0."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZAPFLOW_", "PREFECT_", "COV"))}
-    env["ZAPFLOW_STORAGE_DATA_DIR"] = str(tmp_path / "data")
+    env = _cli_env(tmp_path)
     out = tmp_path / "serve.out"
     argv = [sys.executable, "-m", "zapflow", "serve", "--port", str(_free_port())]
     argv += ["--prefect-home", str(tmp_path / "prefect"), "--worker-poll-s", "2"]
