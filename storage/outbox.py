@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from storage.db import LockStats, StorageBusy, StorageError, connect, migrate
-from storage.tables import TABLES, TableSpec, spec
+from storage.tables import TABLES, TableSpec, feeding_files, spec
 from zapflow.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["MergeResult", "Outbox", "merge_sql", "written_at_s"]
@@ -205,10 +205,11 @@ class Outbox:
     ) -> None:
         con.begin()
         try:
-            for table, files in pending.items():
-                names = [str(p) for p in files]
+            for files in pending.values():
                 result.files += len(files)
                 result.rows_read += sum(pq.ParquetFile(p).metadata.num_rows for p in files)
+            for table, files in feeding_files(pending).items():
+                names = [str(p) for p in files]
                 row = con.execute(merge_sql(TABLES[table]), {"files": names}).fetchone()
                 result.rows_inserted[table] = int(row[0]) if row else 0
             con.execute(

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from storage.db import StorageError, connect
 from storage.outbox import Outbox, written_at_s
-from storage.tables import TABLES, TableSpec
+from storage.tables import TABLES, TableSpec, feeding_files
 
 __all__ = ["QueryRefused", "check_single_select", "read"]
 
@@ -138,7 +138,7 @@ def read(  # noqa: PLR0913 - keyword-only options of one read
         with connect(outbox.db_path, read_only=True, timeout_s=timeout_s) as con:
             catalog = str(con.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
             try:
-                for table, files in pending.items():
+                for table, files in feeding_files(pending).items():
                     _shadow_with_pending(con, catalog, TABLES[table], files)
                 _storage_health_view(con, catalog, pending)
             except duckdb.IOException:

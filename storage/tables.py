@@ -9,10 +9,11 @@ specs and the migrated schema agree column for column.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 
-__all__ = ["TABLES", "Column", "TableSpec", "spec"]
+__all__ = ["TABLES", "Column", "TableSpec", "feeding_files", "spec"]
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -52,6 +53,8 @@ class TableSpec:
     """Non-empty for latest-state tables: order columns, newest first wins."""
     generated_key: str | None = None
     """A UUID key filled in by `write_batch` when a row has none (never by a database sequence)."""
+    fed_by: tuple[str, ...] = ()
+    """Tables whose pending rows also feed this one (they carry all its columns): one file per batch."""
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -250,6 +253,7 @@ TABLES: dict[str, TableSpec] = {
             ),
             key=("charger_id", "state_id"),
             latest_by=("observed_at", "received_at"),
+            fed_by=("charger_events",),
         ),
         TableSpec(
             "event_quarantine",
@@ -319,6 +323,18 @@ TABLES: dict[str, TableSpec] = {
         ),
     )
 }
+
+
+def feeding_files(pending: dict[str, list[Path]]) -> dict[str, list[Path]]:
+    """Per table, the pending files to merge or read into it: its own plus those of `fed_by` tables."""
+    result = {}
+    for name, table in TABLES.items():
+        files = list(pending.get(name, []))
+        for source in table.fed_by:
+            files.extend(pending.get(source, []))
+        if files:
+            result[name] = files
+    return result
 
 
 def spec(table: str) -> TableSpec:

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zapflow import __version__
 
-__all__ = ["AppSettings", "StorageSettings", "ZaptecSettings"]
+__all__ = ["AppSettings", "IngestSettings", "StorageSettings", "ZaptecSettings"]
 
 ZAPTEC_CLOUD_URL = "https://api.zaptec.com"
 
@@ -91,6 +91,40 @@ class StorageSettings(BaseSettings):
         return self.data_dir / "outbox"
 
 
+class IngestSettings(BaseSettings):
+    """How the ingest flow reads the Service Bus subscription and keeps it alive."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ZAPFLOW_INGEST_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    batch_size: int = Field(100, ge=1, le=5000, description="Messages per receive (landed as one batch).")
+    prefetch: int = Field(100, ge=0, description="Messages the SDK fetches ahead of a receive.")
+    max_wait_s: float = Field(5.0, gt=0, description="How long one receive waits for a first message.")
+    websocket: bool = Field(False, description="AMQP over WebSocket (port 443) instead of AMQPS on 5671.")
+    backoff_initial_s: float = Field(1.0, gt=0, description="First reconnect wait; doubles per failure.")
+    backoff_max_s: float = Field(300.0, gt=0, description="Longest reconnect wait.")
+    healthy_after_s: float = Field(600.0, gt=0, description="A connection this old resets the backoff.")
+    refresh_details_s: float = Field(
+        86_400.0, gt=0, description="Reconnect with fresh connection details at least this often."
+    )
+    flush_every_s: float = Field(10.0, gt=0, description="How often received events are merged into DuckDB.")
+    activity_every_s: float = Field(60.0, gt=0, description="How often subscription activity is recorded.")
+    renew_after_s: float = Field(
+        43_200.0, gt=0, description="The daily renewal receives when the subscription was unused this long."
+    )
+    renew_max_s: float = Field(120.0, gt=0, description="Longest renewal run (it drains what is waiting).")
+    expiry_warning_s: float = Field(
+        7 * 86_400.0, gt=0, description="Alert when a subscription was unused this long (Zaptec deletes at 14 days)."
+    )
+    silent_after_s: float = Field(
+        3600.0, gt=0, description="Alert when no message arrived this long while chargers are online."
+    )
+    live_within_s: float = Field(
+        180.0, gt=0, description="The balance flow trusts ingested state while ingest was active this recently."
+    )
+
+
 class AppSettings(BaseSettings):
     """All settings of one zapflow process."""
 
@@ -100,6 +134,7 @@ class AppSettings(BaseSettings):
 
     zaptec: ZaptecSettings = Field(default_factory=ZaptecSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     sites_file: Path = Field(Path("sites.toml"), description="The sites file (see sites.example.toml).")
     meter_interval_s: float = Field(10.0, gt=0, description="How often the meter flow samples each site.")
     meter_flush_s: float = Field(60.0, gt=0, description="How often the meter flow queues its samples.")

@@ -16,7 +16,6 @@ __all__ = [
     "decision_row",
     "event_rows",
     "forecast_rows",
-    "latest_rows",
     "meter_row",
     "snapshot_row",
 ]
@@ -126,7 +125,7 @@ def api_call_rows(
 def event_rows(
     events: list[ChargerEvent], *, installation_id: str, source: str, received_at: datetime
 ) -> list[dict[str, Any]]:
-    """`charger_events` / `charger_state_latest` rows for polled or received observations."""
+    """`charger_events` rows for polled observations (`charger_state_latest` derives from them)."""
     return [
         {
             "charger_id": e.charger_id,
@@ -144,13 +143,6 @@ def event_rows(
         for e in events
     ]
 
-
-LATEST_COLUMNS = ("charger_id", "state_id", "observed_at", "value", "source", "received_at")
-
-
-def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`charger_state_latest` rows from `charger_events` rows (the merge keeps the newest per key)."""
-    return [{k: r[k] for k in LATEST_COLUMNS} for r in rows]
 
 
 def meter_row(

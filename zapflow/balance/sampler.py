@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from storage import Storage, StorageError
-from zapflow.balance.records import event_rows, latest_rows, meter_row
+from zapflow.balance.records import event_rows, meter_row
 from zapflow.clock import Clock
 from zapflow.domain.models import ChargerOperationMode, SiteReading
 from zapflow.domain.policy import overloaded_phases
@@ -143,7 +143,6 @@ class SiteSampler:
             self.stats.polls += 1
             rows = event_rows(events, installation_id=self.installation_id, source="poll", received_at=now)
             self._buffer.setdefault("charger_events", []).extend(rows)
-            self._buffer.setdefault("charger_state_latest", []).extend(latest_rows(rows))
             mode = charger_state(charger_id, events).operation_mode
             charging = charging or (
                 mode is not None and mode.value == ChargerOperationMode.CONNECTED_CHARGING

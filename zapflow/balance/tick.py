@@ -26,7 +26,6 @@ from zapflow.balance.records import (
     decision_row,
     event_rows,
     forecast_rows,
-    latest_rows,
     meter_row,
     snapshot_row,
 )
@@ -347,7 +346,6 @@ class _Tick:
                 polled, installation_id=self.installation_id, source="poll", received_at=received
             )
             self.rows.add("charger_events", *rows)
-            self.rows.add("charger_state_latest", *latest_rows(rows))
             states.append(charger_state(cid, polled, device_id=models[cid].get("device_id")))
         return states
 

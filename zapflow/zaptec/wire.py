@@ -13,6 +13,7 @@ from typing import Annotated, Generic, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr
 
 __all__ = [
+    "BusObservation",
     "ChargerListItem",
     "ChargerStateItem",
     "CircuitNode",
@@ -128,6 +129,18 @@ class ChargerStateItem(_Wire):
     StateName: str | None = None
     Timestamp: UtcDatetime
     ValueAsString: str | None = None
+
+
+class BusObservation(_Wire):
+    """One observation of a Service Bus message body (same ids as the state endpoint)."""
+
+    DeviceId: str | None = None
+    DeviceType: int | None = None
+    ChargerId: str
+    StateId: int
+    Timestamp: UtcDatetime
+    ValueAsString: str | None = None
+    Value: str | None = None
 
 
 class ConnectionDetailsBody(_Wire):

@@ -1,0 +1,244 @@
+"""The ingest flow's body: build client, details provider, source and sink from settings; run.
+
+`ingest_for` is the long-running stream (bounded by `duration_s`, SIGTERM ends it cleanly) and,
+with `drain=True`, the daily renewal: the same code, ending once the subscription is empty, so
+whatever it receives is stored and completed, never locked and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from storage import Storage, StorageError
+from zapflow.clock import SYSTEM_CLOCK, Clock
+from zapflow.domain.models import ConnectionDetails
+from zapflow.ingest.sink import Alert, OutboxSink
+from zapflow.servicebus import Consumer, ConsumerOptions, EventSource, SourceRejected, SourceUnavailable
+from zapflow.settings import AppSettings, IngestSettings
+from zapflow.sites import SiteConfig
+from zapflow.zaptec import ZaptecClient
+from zapflow.zaptec.client import AccountRegistry
+from zapflow.zaptec.errors import NotFound, PermanentError, ZaptecError
+
+__all__ = ["IngestReport", "details_provider", "ingest_for", "renewal_due"]
+
+log = logging.getLogger("zapflow.ingest")
+Connect = Callable[[ConnectionDetails], EventSource]
+
+
+@dataclass
+class IngestReport:
+    """What one ingest (or renewal) run did."""
+
+    messages: int = 0
+    stored: int = 0
+    quarantined: int = 0
+    batches: int = 0
+    connects: int = 0
+    failures: int = 0
+    renewals: int = 0
+    unknown_chargers: int = 0
+    subscriptions: list[str] = field(default_factory=list)
+    last_error: str | None = None
+    outcome: str = "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (the flow's return value)."""
+        return asdict(self)
+
+
+def details_provider(
+    client: ZaptecClient, *, user_group_id: str | None, installation_ids: list[str]
+) -> Callable[[], ConnectionDetails]:
+    """Fetch connection details: the user group's, else (or when it has none) the legacy per-installation ones.
+
+    Zaptec API failures become `SourceRejected` (403, 401, no subscription: retrying cannot help)
+    or `SourceUnavailable` (the consumer reconnects later and asks again).
+    """
+
+    def fetch() -> ConnectionDetails:
+        try:
+            if user_group_id:
+                try:
+                    return client.get_user_group_connection_details(user_group_id)
+                except NotFound:
+                    if not installation_ids:
+                        raise
+                    log.warning("user group %s has no messaging; trying the per-installation endpoint", user_group_id)
+            if not installation_ids:
+                msg = "no user group id (ZAPFLOW_ZAPTEC_USER_GROUP_ID) and no installation to ask for details"
+                raise SourceRejected(msg)
+            if len(installation_ids) > 1:
+                log.warning(
+                    "legacy per-installation subscriptions: reading %s only; set ZAPFLOW_ZAPTEC_USER_GROUP_ID "
+                    "to receive every installation's events",
+                    installation_ids[0],
+                )
+            return client.get_installation_connection_details(installation_ids[0])
+        except PermanentError as exc:
+            msg = f"connection details: {type(exc).__name__}: {exc}"
+            raise SourceRejected(msg) from None
+        except ZaptecError as exc:
+            msg = f"connection details: {type(exc).__name__}: {exc}"
+            raise SourceUnavailable(msg) from None
+
+    return fetch
+
+
+def _azure_connect(settings: IngestSettings) -> Connect:
+    from zapflow.servicebus.azure import AzureEventSource, AzureOptions  # noqa: PLC0415 - the SDK loads only here
+
+    options = AzureOptions(prefetch=settings.prefetch, websocket=settings.websocket)
+    return lambda details: AzureEventSource(details, options)
+
+
+def consumer_options(settings: IngestSettings) -> ConsumerOptions:
+    """The consumer's knobs from settings."""
+    return ConsumerOptions(
+        batch_size=settings.batch_size,
+        max_wait_s=settings.max_wait_s,
+        backoff_initial_s=settings.backoff_initial_s,
+        backoff_max_s=settings.backoff_max_s,
+        healthy_after_s=settings.healthy_after_s,
+        refresh_details_s=settings.refresh_details_s,
+        flush_every_s=settings.flush_every_s,
+    )
+
+
+def known_chargers(client: ZaptecClient, sites: list[SiteConfig]) -> dict[str, str | None]:
+    """Charger id -> installation id for the configured installations (from `GET /api/chargers`)."""
+    wanted = {s.installation_id.lower() for s in sites}
+    return {
+        c.charger_id.lower(): c.installation_id
+        for c in client.list_chargers()
+        if c.installation_id is not None and c.installation_id.lower() in wanted
+    }
+
+
+def ingest_for(  # noqa: PLR0913 - keyword-only seams with production defaults
+    sites: list[SiteConfig],
+    settings: AppSettings,
+    *,
+    duration_s: float,
+    drain: bool = False,
+    reason: str = "start",
+    clock: Clock = SYSTEM_CLOCK,
+    connect: Connect | None = None,
+    on_alert: Alert | None = None,
+    stop: threading.Event | None = None,
+) -> IngestReport:
+    """Receive into storage for `duration_s` (SIGTERM ends it cleanly); raises `SourceRejected`.
+
+    `connect` builds an `EventSource` from details (default: the azure-servicebus SDK).
+    """
+    stop = stop or threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        return _ingest(
+            sites, settings, duration_s=duration_s, drain=drain, reason=reason, clock=clock,
+            connect=connect or _azure_connect(settings.ingest), on_alert=on_alert, stop=stop,
+        )  # fmt: skip
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _ingest(  # noqa: PLR0913 - ingest_for's arguments
+    sites: list[SiteConfig],
+    settings: AppSettings,
+    *,
+    duration_s: float,
+    drain: bool,
+    reason: str,
+    clock: Clock,
+    connect: Connect,
+    on_alert: Alert | None,
+    stop: threading.Event,
+) -> IngestReport:
+    storage = Storage(settings.storage, clock=clock)
+    storage.ensure_ready()
+    report = IngestReport()
+    with ExitStack() as stack:
+        client = stack.enter_context(
+            ZaptecClient.from_settings(settings.zaptec, accounts=AccountRegistry(), clock=clock)
+        )
+        try:
+            chargers = known_chargers(client, sites)
+        except PermanentError as exc:
+            msg = f"listing chargers: {type(exc).__name__}: {exc}"
+            raise SourceRejected(msg) from None
+        except ZaptecError as exc:
+            chargers = {}  # the stream matters more; events are stored and flagged unknown meanwhile
+            log.warning("could not list chargers (%s); events will be flagged unknown", exc)
+        sink = OutboxSink(
+            storage,
+            chargers=chargers,
+            clock=clock,
+            activity_every_s=settings.ingest.activity_every_s,
+            silent_after_s=settings.ingest.silent_after_s,
+            on_alert=on_alert,
+        )
+        consumer = Consumer(
+            details_provider(
+                client,
+                user_group_id=settings.zaptec.user_group_id,
+                installation_ids=[s.installation_id for s in sites],
+            ),
+            connect,
+            sink,
+            clock=clock,
+            options=consumer_options(settings.ingest),
+        )
+        try:
+            consumer.run(duration_s=duration_s, stop=stop, drain=drain, reason=reason)
+        except SourceRejected:
+            report.outcome = "rejected"
+            raise
+        finally:
+            _fill(report, consumer, sink)
+    return report
+
+
+def _fill(report: IngestReport, consumer: Consumer, sink: OutboxSink) -> None:
+    s = consumer.stats
+    report.messages, report.stored, report.quarantined = s.messages, s.stored, s.quarantined
+    report.batches, report.connects, report.failures, report.renewals = s.batches, s.connects, s.failures, s.renewals
+    report.unknown_chargers = len(sink.unknown_chargers)
+    report.subscriptions = list(s.keys)
+    report.last_error = s.last_error
+
+
+@dataclass(frozen=True)
+class RenewalCheck:
+    """Whether the daily renewal should receive, and whether to alert first."""
+
+    due: bool
+    alert: str | None
+    last_activity_at: datetime | None
+
+
+def renewal_due(storage: Storage, settings: IngestSettings, *, now: datetime) -> RenewalCheck:
+    """Due when no subscription was used within `renew_after_s`; alert past `expiry_warning_s`."""
+    try:
+        rows = storage.read("SELECT max(last_activity_at) AS at FROM subscriptions").to_pylist()
+    except StorageError as exc:
+        log.warning("could not read subscription activity (%s); renewing anyway", exc)
+        return RenewalCheck(due=True, alert=None, last_activity_at=None)
+    last = rows[0]["at"] if rows else None
+    if last is None:
+        return RenewalCheck(due=True, alert=None, last_activity_at=None)
+    idle = now - last
+    alert = None
+    if idle >= timedelta(seconds=settings.expiry_warning_s):
+        days = idle.total_seconds() / 86_400
+        alert = f"subscription unused for {days:.1f} days; Zaptec deletes it after 14"
+    return RenewalCheck(due=idle >= timedelta(seconds=settings.renew_after_s), alert=alert, last_activity_at=last)
