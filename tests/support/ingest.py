@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from storage import Storage
 from zapflow.balance.simday import site_for
 from zapflow.clock import FakeClock
 from zapflow.domain.policy import PolicyMode
-from zapflow.simulator.broker import Broker, BrokerEventSink, PublishFaults, attach_broker
+from zapflow.simulator.broker import Broker, BrokerConfig, BrokerEventSink, PublishFaults, attach_broker
 from zapflow.simulator.cloud import SimulatedCloud
 from zapflow.simulator.scenarios import build, scenario
 from zapflow.simulator.server import SimulatorServer
@@ -70,7 +71,7 @@ class IngestRig:
                 retry_max_total_s=1.0,
             ),
             storage=StorageSettings(_env_file=None, data_dir=self.data_dir),  # type: ignore[call-arg]
-            ingest=IngestSettings(_env_file=None, max_wait_s=1.0, **self.ingest),  # type: ignore[call-arg]
+            ingest=IngestSettings(_env_file=None, **{"max_wait_s": 1.0, **self.ingest}),  # type: ignore[arg-type]
         )
 
     @property
@@ -94,18 +95,37 @@ class IngestRig:
 
 
 @contextmanager
-def ingest_rig(
-    data_dir: Path, *, faults: PublishFaults | None = None, name: str = "sunny-day", lock_duration_s: float = 30.0
+def ingest_rig(  # noqa: PLR0913 - keyword-only knobs of a test rig
+    data_dir: Path,
+    *,
+    faults: PublishFaults | None = None,
+    name: str = "sunny-day",
+    lock_duration_s: float = 30.0,
+    broker_clock: FakeClock | None = None,
 ) -> Iterator[IngestRig]:
-    """The rig, running until the block ends."""
+    """The rig, running until the block ends; `broker_clock` gives the broker its own idle clock."""
     broker_sink = BrokerEventSink("zapflow-sim", faults=faults)
     recorder = RecordingSink(broker_sink)
     chosen = scenario(name)
-    cloud = build(chosen, wall=FakeClock(), sink=recorder)
-    broker = attach_broker(cloud, broker_sink, data_dir=data_dir / "broker", lock_duration_s=lock_duration_s)
+    wall = broker_clock or FakeClock()  # the cloud's rate limit refills on it
+    cloud = build(chosen, wall=wall, sink=recorder)
+    if broker_clock is None:
+        broker = attach_broker(cloud, broker_sink, data_dir=data_dir / "broker", lock_duration_s=lock_duration_s)
+    else:
+        endpoint = cloud.broker
+        config = BrokerConfig(
+            data_dir=data_dir / "broker",
+            key_name=endpoint.username,
+            key=endpoint.password,
+            topics={endpoint.topic: (endpoint.subscription,)},
+            lock_duration_s=lock_duration_s,
+        )
+        broker = Broker(config, clock=broker_clock)
+        cloud.broker = dataclasses.replace(endpoint, host=broker.host, port=broker.port, use_ssl=False)
+        broker_sink.bind(broker)
     with broker, SimulatorServer(cloud) as server:
         site = site_for(chosen, cloud, server.base_url, mode=PolicyMode.SOLAR)
-        yield IngestRig(cloud, broker, server, recorder, data_dir / "data", site)
+        yield IngestRig(cloud, broker, server, recorder, data_dir / "data", site, clock=wall)
 
 
 def newest_per_key(events: list[dict[str, Any]]) -> dict[tuple[str, int], str | None]:

@@ -27,7 +27,7 @@ from zapflow.zaptec import ZaptecClient
 from zapflow.zaptec.client import AccountRegistry
 from zapflow.zaptec.errors import NotFound, PermanentError, ZaptecError
 
-__all__ = ["IngestReport", "details_provider", "ingest_for", "renewal_due"]
+__all__ = ["IngestReport", "RenewReport", "details_provider", "ingest_for", "renew_subscription", "renewal_due"]
 
 log = logging.getLogger("zapflow.ingest")
 Connect = Callable[[ConnectionDetails], EventSource]
@@ -242,3 +242,66 @@ def renewal_due(storage: Storage, settings: IngestSettings, *, now: datetime) ->
         days = idle.total_seconds() / 86_400
         alert = f"subscription unused for {days:.1f} days; Zaptec deletes it after 14"
     return RenewalCheck(due=idle >= timedelta(seconds=settings.renew_after_s), alert=alert, last_activity_at=last)
+
+
+@dataclass
+class RenewReport:
+    """What the daily renewal did: skipped (and why), or the bounded run's report."""
+
+    outcome: str
+    """`renewed`, `failed` (never received within the bound), `skipped-ingest-active`,
+    `skipped-recently-used`, or `rejected`."""
+    last_activity_at: datetime | None = None
+    alert: str | None = None
+    ingest: IngestReport | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (the flow's return value)."""
+        return asdict(self)
+
+
+def renew_subscription(  # noqa: PLR0913 - keyword-only seams with production defaults
+    sites: list[SiteConfig],
+    settings: AppSettings,
+    *,
+    ingest_active: bool,
+    clock: Clock = SYSTEM_CLOCK,
+    connect: Connect | None = None,
+    on_alert: Alert | None = None,
+) -> RenewReport:
+    """The daily renewal: when no ingest run is active and the subscription sat unused, drain it once.
+
+    Whatever it receives is stored and completed like the stream does (no message is locked and
+    dropped). Alerts (`on_alert("near-expiry", ...)`) when the subscription was unused for
+    `expiry_warning_s`. Raises `SourceRejected` when the subscription is gone or access is refused.
+    """
+    storage = Storage(settings.storage, clock=clock)
+    storage.ensure_ready()
+    check = renewal_due(storage, settings.ingest, now=clock.now())
+    report = RenewReport(outcome="renewed", last_activity_at=check.last_activity_at, alert=check.alert)
+    if check.alert is not None:
+        log.warning("%s", check.alert)
+        if on_alert is not None:
+            on_alert("near-expiry", "", check.alert)
+    if ingest_active:
+        report.outcome = "skipped-ingest-active"
+        return report
+    if not check.due:
+        report.outcome = "skipped-recently-used"
+        return report
+    try:
+        report.ingest = ingest_for(
+            sites, settings, duration_s=settings.ingest.renew_max_s, drain=True, reason="renew",
+            clock=clock, connect=connect, on_alert=on_alert,
+        )  # fmt: skip
+    except SourceRejected:
+        report.outcome = "rejected"
+        raise
+    if report.ingest.renewals == 0:
+        # Never connected and received within the bound: the subscription was not renewed.
+        report.outcome = "failed"
+        message = f"renewal failed: {report.ingest.last_error or 'no receive within the bound'}"
+        log.warning("%s", message)
+        if on_alert is not None:
+            on_alert("renewal-failed", ",".join(report.ingest.subscriptions), message)
+    return report

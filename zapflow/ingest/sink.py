@@ -199,7 +199,7 @@ class OutboxSink:
             since = sub.last_message_at or sub.last_details_refresh_at
             if sub.silent_alerted or since is None or at - since < timedelta(seconds=self.silent_after_s):
                 continue
-            online = self._online_chargers()
+            online = self._online_chargers(at - timedelta(seconds=self.silent_after_s))
             if online:
                 sub.silent_alerted = True
                 message = (
@@ -209,12 +209,13 @@ class OutboxSink:
                 log.warning("subscription %s: %s", key, message)
                 self.on_alert("silent", key, message)
 
-    def _online_chargers(self) -> int:
+    def _online_chargers(self, since: datetime) -> int:
+        """Chargers a poll (not the silent stream itself) saw online since `since`."""
         try:
             rows = self.storage.read(
-                "SELECT count(*) AS n FROM charger_state_latest WHERE state_id = $state "
-                "AND value = '1' AND list_contains($chargers, charger_id)",
-                {"state": int(Observation.IsOnline), "chargers": list(self.chargers)},
+                "SELECT count(*) AS n FROM charger_state_latest WHERE state_id = $state AND value = '1' "
+                "AND source = 'poll' AND received_at >= $since AND list_contains($chargers, charger_id)",
+                {"state": int(Observation.IsOnline), "chargers": list(self.chargers), "since": since},
             ).to_pylist()
         except StorageError:
             return 0

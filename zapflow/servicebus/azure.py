@@ -72,13 +72,20 @@ class AzureEventSource:
                 retry_backoff_factor=0.5,
                 retry_backoff_max=5,
                 transport_type=transport,
+                # Our receive loop services the connection every `max_wait_s`; the SDK's keep-alive
+                # thread would only add a 1 s join to every close.
+                keep_alive=0,
             )
             self._receiver = self._client.get_subscription_receiver(
                 details.topic,
                 details.subscription,
                 receive_mode=ServiceBusReceiveMode.PEEK_LOCK,
                 prefetch_count=self.options.prefetch,
+                keep_alive=0,
             )
+            # Open the link now, under the SDK's own timeouts: a short receive wait must not have to
+            # cover the link's set-up, and a missing subscription shows up at connect time.
+            self._receiver.__enter__()
 
     def __repr__(self) -> str:
         return f"AzureEventSource({self.key!r})"
