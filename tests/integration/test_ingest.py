@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import gc
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from azure.servicebus import ServiceBusMessage
 
-from tests.support.ingest import SUBSCRIPTION_PATH, ingest_rig, newest_per_key
+from storage import Storage
+from tests.support.broker import TOPIC, BrokerProcess, client_for
+from tests.support.ingest import SUBSCRIPTION_PATH, IngestRig, ingest_rig, newest_per_key
+from tests.support.ingest_worker import local_details
+from tests.support.processes import ROOT
 from zapflow.clock import FakeClock
-from zapflow.ingest import ingest_for, renew_subscription
-from zapflow.servicebus import SourceRejected
+from zapflow.ingest import OutboxSink, ingest_for, renew_subscription
+from zapflow.servicebus import Consumer, ConsumerOptions, ReceivedMessage, SourceRejected
+from zapflow.servicebus.azure import AzureEventSource
 from zapflow.simulator.broker import PublishFaults, encode_nbfx
 
 DAY_S = 86_400.0
@@ -102,3 +116,127 @@ def test_daily_renewal_keeps_the_subscription_for_60_days(tmp_path: Path) -> Non
         renewals = rig.rows("SELECT reason, count(*) AS n FROM subscription_renewals GROUP BY 1")
         assert sorted((r["reason"], r["n"]) for r in renewals) == [("renew", 60), ("start", 1)]
     assert alerts == []
+
+
+def _published_observations(rig: IngestRig, seconds: float) -> int:
+    rig.cloud.step(seconds)
+    return rig.pending()
+
+
+def _stored_once(rig: IngestRig) -> None:
+    distinct = {(e["ChargerId"], e["StateId"], e["Timestamp"]) for e in rig.recorder.events}
+    rows = rig.rows("SELECT count(*) AS n, count(DISTINCT (charger_id, state_id, observed_at)) AS d FROM charger_events")
+    assert rows == [{"n": len(distinct), "d": len(distinct)}]
+    assert rig.pending() == 0
+
+
+class _FailOnceSink(OutboxSink):
+    """Makes its first batch durable, then fails as a full disk would: the batch must come back."""
+
+    failed = False
+
+    def land(self, key: str, messages: Sequence[ReceivedMessage], *, received_at: datetime) -> int:
+        quarantined = super().land(key, messages, received_at=received_at)
+        if not self.failed:
+            self.failed = True
+            raise OSError(28, "No space left on device")
+        return quarantined
+
+
+def test_abandoned_batch_is_redelivered_and_stored_once(tmp_path: Path) -> None:
+    """A batch the sink could not finish is abandoned, redelivered (delivery count 1) and stored once."""
+    with ingest_rig(tmp_path) as rig:
+        published = _published_observations(rig, 600)
+        storage = rig.storage
+        storage.ensure_ready()
+        sink = _FailOnceSink(storage, chargers={}, clock=rig.clock)
+        consumer = Consumer(
+            lambda: local_details(rig.broker.port),
+            AzureEventSource,
+            sink,
+            clock=rig.clock,
+            options=ConsumerOptions(batch_size=20, max_wait_s=1.0),
+        )
+        stats = consumer.run(duration_s=600, drain=True)
+        assert stats.failures == 1
+        assert "No space left" in (stats.last_error or "")
+        assert stats.messages == published  # the failed batch was not counted as done
+        _stored_once(rig)
+        assert rig.dead_letters() == 0
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_consumer_killed_after_the_outbox_write_loses_nothing_and_stores_once(tmp_path: Path) -> None:
+    """SIGKILL between the durable write and complete: the batch is redelivered and stored once."""
+    with ingest_rig(tmp_path) as rig:
+        _published_observations(rig, 600)
+        rig.storage.ensure_ready()
+        worker = subprocess.run(  # noqa: S603 - our own test module
+            [sys.executable, "-m", "tests.support.ingest_worker", str(rig.data_dir), str(rig.broker.port)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert worker.returncode == -signal.SIGKILL, worker.stderr
+        assert worker.stdout.startswith("landed ")
+        assert rig.storage.outbox.pending()["charger_events"]  # durable, not yet merged
+        report = ingest_for([rig.site], rig.settings, duration_s=600, drain=True, clock=rig.clock)
+        assert report.messages == len(rig.recorder.events)  # the killed batch came back with the rest
+        _stored_once(rig)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_broker_killed_mid_stream_the_consumer_reconnects_and_nothing_is_lost(tmp_path: Path) -> None:
+    """SIGKILL the broker while the consumer drains it, restart it: every message stored exactly once."""
+    process = BrokerProcess(tmp_path / "broker")
+    port = process.start()
+    bodies = [encode_nbfx({**FOREIGN, "StateId": 700 + i % 50, "Timestamp": f"2026-06-21T10:{i // 50:02d}:00"}) for i in range(400)]
+    try:
+        with client_for(port) as client, client.get_topic_sender(TOPIC) as sender:
+            for start in range(0, len(bodies), 100):
+                batch = sender.create_message_batch()
+                for body in bodies[start : start + 100]:
+                    batch.add_message(ServiceBusMessage(body))
+                sender.send_messages(batch)
+        storage = Storage.at(tmp_path / "data")
+        storage.ensure_ready()
+        clock = FakeClock()
+        sink = OutboxSink(storage, chargers={}, clock=clock)
+        consumer = Consumer(
+            lambda: local_details(process.port),
+            AzureEventSource,
+            sink,
+            clock=clock,
+            options=ConsumerOptions(batch_size=10, max_wait_s=1.0),
+        )
+        stop = threading.Event()
+        thread = threading.Thread(target=lambda: consumer.run(duration_s=1e9, stop=stop))
+        thread.start()
+        try:
+            _until(lambda: consumer.stats.messages >= 100)
+            process.kill()
+            _until(lambda: consumer.stats.failures >= 1)
+            process.start()
+            _until(lambda: _count(storage) == len(bodies))
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+        assert consumer.stats.connects >= 2
+        assert _count(storage) == len(bodies)
+    finally:
+        process.stop()
+    gc.collect()
+
+
+def _count(storage: Storage) -> int:
+    return int(storage.read("SELECT count(*) AS n FROM charger_events").to_pylist()[0]["n"])
+
+
+def _until(condition: Callable[[], bool], timeout_s: float = 120.0) -> None:
+    """Poll a condition of real processes (the broker and the SDK run on real time)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
