@@ -43,8 +43,9 @@ __all__ = [
 ]
 
 AUTOMATION_PREFIX = "zapflow: "
-LONG_RUNNING = ("meter",)
-"""Deployments that run in bounded runs and are started again when a run ends (ingest joins later)."""
+LONG_RUNNING = ("meter", "ingest")
+"""Deployments that run in bounded runs and are started again when a run ends."""
+SCHEDULED = ("balance", "renew-subscription")
 WORK_POOL = "zapflow"
 MIN_HEARTBEAT_S = 30
 _RESET_SIGINT = "import os,signal,sys;signal.signal(2,signal.SIG_DFL);os.execv(sys.argv[1],sys.argv[1:])"
@@ -191,6 +192,22 @@ def automations_for(
         ]
     found.append(
         Automation(
+            name=f"{AUTOMATION_PREFIX}alert Service Bus subscription",
+            description="The subscription nears Zaptec's 14-day expiry, is silent, failed to renew, or was refused.",
+            trigger=EventTrigger(
+                expect={"zapflow.subscription.*"}, match={"prefect.resource.id": "zapflow.subscription.*"},
+                posture=Posture.Reactive, threshold=1,
+            ),  # fmt: skip
+            actions=[
+                alert(
+                    "zapflow: Service Bus subscription",
+                    "{{ event.event }}: {{ event.payload.message }}",
+                )
+            ],
+        )
+    )
+    found.append(
+        Automation(
             name=f"{AUTOMATION_PREFIX}alert no balance completed for {options.alert_after_s // 60} min",
             description="Installations are not being balanced.",
             trigger=EventTrigger(
@@ -227,6 +244,7 @@ class Platform:
         self.say = say
         self.children: list[_Child] = []
         self.simulator: Any = None
+        self.broker: Any = None
         self.sites: SitesFile | None = None
         self.env = dict(os.environ) | options.env
         self.stopping = threading.Event()
@@ -273,13 +291,20 @@ class Platform:
 
     def _start_simulator(self) -> None:
         from zapflow.simulator.scenarios import build, rebased, scenario  # noqa: PLC0415 - heavy deps
+        from zapflow.simulator.broker import BrokerEventSink, attach_broker  # noqa: PLC0415
+        from zapflow.simulator.cloud import BrokerEndpoint  # noqa: PLC0415
         from zapflow.simulator.server import SimulatorServer  # noqa: PLC0415
 
         try:
             chosen = rebased(scenario(self.options.scenario), datetime.now(UTC))
         except ValueError as exc:
             raise ServeError(str(exc)) from None
-        cloud = build(chosen, scale=1.0)
+        sink = BrokerEventSink(BrokerEndpoint().topic)
+        cloud = build(chosen, scale=1.0, sink=sink)
+        data_dir = self.settings.storage.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # The local Service Bus broker: the cloud's connection details point at it.
+        self.broker = attach_broker(cloud, sink, data_dir=data_dir / "broker").start()
         self.simulator = SimulatorServer(cloud, port=self.options.simulator_port)
         url = self.simulator.start()
         sites = []
@@ -288,8 +313,6 @@ class Platform:
             mode = PolicyMode.SOLAR if has_pv else PolicyMode.FUSE_ONLY
             sites.append(site_for(chosen, cloud, url, mode=mode, name=inst.spec.name))
         self.sites = SitesFile(site=tuple(sites))
-        data_dir = self.settings.storage.data_dir.resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
         sites_path = data_dir / "simulator-sites.toml"
         sites_path.write_text(dump_sites(self.sites), encoding="utf-8")
         self.env |= {
@@ -299,7 +322,9 @@ class Platform:
             "ZAPFLOW_SITES_FILE": str(sites_path),
             "ZAPFLOW_STORAGE_DATA_DIR": str(data_dir),
         }
+        self.env.setdefault("ZAPFLOW_ZAPTEC_USER_GROUP_ID", cloud.account.user_group_id)
         self.say(f"simulator    {url}  (scenario {chosen.name}, real time, no account needed)")
+        self.say(f"service bus  amqp://{self.broker.host}:{self.broker.port}  (local broker, {data_dir / 'broker'})")
         self.say(f"sites file   {sites_path}  ({len(sites)} simulated installation(s), writes enabled)")
 
     def _check_account_config(self) -> None:
@@ -442,7 +467,7 @@ class Platform:
             raise ServeError(msg)
         ids: dict[str, Any] = {}
         with self._prefect_settings(), get_client(sync_client=True) as client:
-            for name in ("balance", *LONG_RUNNING):
+            for name in (*SCHEDULED, *LONG_RUNNING):
                 ids[name] = client.read_deployment_by_name(f"{name}/{name}").id
         self.say(f"deployments  {', '.join(ids)}")
         return ids
@@ -550,6 +575,9 @@ class Platform:
         if self.simulator is not None:
             self.simulator.stop()
             self.simulator = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
 
 
 def _stop_group(process: subprocess.Popen[bytes], grace_s: float) -> None:

@@ -166,6 +166,13 @@ class Ledger:
         )
         return rows is not None and bool(rows) and rows[0]["n"] > 0
 
+    def ingest_live(self, since: datetime) -> bool:
+        """True when a Service Bus subscription was received from at or after `since`."""
+        rows = self._rows(
+            "SELECT count(*) AS n FROM subscriptions WHERE last_activity_at >= $since", {"since": since}
+        )
+        return rows is not None and bool(rows) and rows[0]["n"] > 0
+
     def ev_currents(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Observed EV phase currents (507-509) of this installation's chargers in [start, end)."""
         rows = self._rows(

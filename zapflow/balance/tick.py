@@ -134,6 +134,8 @@ class TickServices:
     """Locally kept charger state younger than this is used instead of polling the API."""
     guard_fresh_s: float = 180.0
     """Meter-flow samples this recent mean its fuse guard runs: the tick may plan closer to the fuse."""
+    ingest_live_s: float = 180.0
+    """Service Bus ingest active this recently: its charger state is current (events are changes only)."""
     merge: bool = True
 
 
@@ -314,7 +316,7 @@ class _Tick:
         return chargers
 
     def charger_states(self, client: ZaptecClient, chargers: list[dict[str, Any]]) -> list[ChargerState]:
-        """Fresh local state (events or the meter flow's polls) when there is some; else poll."""
+        """Ingested events while ingest is live (`events`), the meter flow's fresh polls (`local`), else poll."""
         ids = [c["charger_id"] for c in chargers]
         local = self.ledger.latest_states(ids)
         freshest: dict[str, datetime] = {}
@@ -324,8 +326,13 @@ class _Tick:
                 freshest[row["charger_id"]] = at
         limit = self.now - timedelta(seconds=self.services.state_max_age_s)
         models = {c["charger_id"]: c for c in chargers}
-        if ids and all(cid in freshest and freshest[cid] >= limit for cid in ids):
-            self.state_source = "local"
+        # Events arrive only when a value changes, so their age says nothing; a live ingest run
+        # whose subscription carries every one of these chargers does.
+        streamed = {row["charger_id"] for row in local if row["source"] == "servicebus"}
+        live = self.ledger.ingest_live(self.now - timedelta(seconds=self.services.ingest_live_s))
+        fresh_polls = all(cid in freshest and freshest[cid] >= limit for cid in ids)
+        if ids and ((live and streamed >= set(ids)) or fresh_polls):
+            self.state_source = "events" if live and streamed >= set(ids) else "local"
             events: dict[str, list[ChargerEvent]] = {cid: [] for cid in ids}
             for row in local:
                 events[row["charger_id"]].append(

@@ -50,4 +50,5 @@ def services_for(
         clock=clock,
         meter=meter_for(site, http),
         clear_sky=_clear_sky(site.latitude, site.longitude, site.pv_kwp),
+        ingest_live_s=settings.ingest.live_within_s,
     )
