@@ -295,6 +295,16 @@ TABLES: dict[str, TableSpec] = {
             latest_by=("updated_at",),
         ),
         TableSpec(
+            "subscription_chargers",
+            (
+                _c("subscription_key", "VARCHAR"),
+                _c("charger_id", "VARCHAR"),
+                _c("last_seen_at", "TIMESTAMP WITH TIME ZONE"),
+            ),
+            key=("subscription_key", "charger_id"),
+            latest_by=("last_seen_at",),
+        ),
+        TableSpec(
             "subscription_renewals",
             (
                 _c("renewal_id", "UUID"),

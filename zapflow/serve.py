@@ -193,11 +193,13 @@ def automations_for(
     found.append(
         Automation(
             name=f"{AUTOMATION_PREFIX}alert Service Bus subscription",
-            description="The subscription nears Zaptec's 14-day expiry, is silent, failed to renew, or was refused.",
+            description="A subscription nears its 14-day expiry, is silent, failed to renew or was refused.",
             trigger=EventTrigger(
-                expect={"zapflow.subscription.*"}, match={"prefect.resource.id": "zapflow.subscription.*"},
-                posture=Posture.Reactive, threshold=1,
-            ),  # fmt: skip
+                expect={"zapflow.subscription.*"},
+                match={"prefect.resource.id": "zapflow.subscription.*"},
+                posture=Posture.Reactive,
+                threshold=1,
+            ),
             actions=[
                 alert(
                     "zapflow: Service Bus subscription",
@@ -290,9 +292,9 @@ class Platform:
             self._start_long_running()
 
     def _start_simulator(self) -> None:
-        from zapflow.simulator.scenarios import build, rebased, scenario  # noqa: PLC0415 - heavy deps
         from zapflow.simulator.broker import BrokerEventSink, attach_broker  # noqa: PLC0415
         from zapflow.simulator.cloud import BrokerEndpoint  # noqa: PLC0415
+        from zapflow.simulator.scenarios import build, rebased, scenario  # noqa: PLC0415 - heavy deps
         from zapflow.simulator.server import SimulatorServer  # noqa: PLC0415
 
         try:
@@ -324,7 +326,8 @@ class Platform:
         }
         self.env.setdefault("ZAPFLOW_ZAPTEC_USER_GROUP_ID", cloud.account.user_group_id)
         self.say(f"simulator    {url}  (scenario {chosen.name}, real time, no account needed)")
-        self.say(f"service bus  amqp://{self.broker.host}:{self.broker.port}  (local broker, {data_dir / 'broker'})")
+        where = f"amqp://{self.broker.host}:{self.broker.port}"
+        self.say(f"service bus  {where}  (local broker, state in {data_dir / 'broker'})")
         self.say(f"sites file   {sites_path}  ({len(sites)} simulated installation(s), writes enabled)")
 
     def _check_account_config(self) -> None:

@@ -101,7 +101,9 @@ class IngestSettings(BaseSettings):
     batch_size: int = Field(100, ge=1, le=5000, description="Messages per receive (landed as one batch).")
     prefetch: int = Field(100, ge=0, description="Messages the SDK fetches ahead of a receive.")
     max_wait_s: float = Field(5.0, gt=0, description="How long one receive waits for a first message.")
-    websocket: bool = Field(False, description="AMQP over WebSocket (port 443) instead of AMQPS on 5671.")
+    websocket: bool = Field(
+        default=False, description="AMQP over WebSocket (port 443) instead of AMQPS on 5671."
+    )
     backoff_initial_s: float = Field(1.0, gt=0, description="First reconnect wait; doubles per failure.")
     backoff_max_s: float = Field(300.0, gt=0, description="Longest reconnect wait.")
     healthy_after_s: float = Field(600.0, gt=0, description="A connection this old resets the backoff.")
@@ -115,13 +117,17 @@ class IngestSettings(BaseSettings):
     )
     renew_max_s: float = Field(120.0, gt=0, description="Longest renewal run (it drains what is waiting).")
     expiry_warning_s: float = Field(
-        7 * 86_400.0, gt=0, description="Alert when a subscription was unused this long (Zaptec deletes at 14 days)."
+        7 * 86_400.0,
+        gt=0,
+        description="Alert when a subscription was unused this long (Zaptec deletes at 14 days).",
     )
     silent_after_s: float = Field(
         3600.0, gt=0, description="Alert when no message arrived this long while chargers are online."
     )
     live_within_s: float = Field(
-        180.0, gt=0, description="The balance flow trusts ingested state while ingest was active this recently."
+        180.0,
+        gt=0,
+        description="The balance flow trusts ingested state while ingest was active this recently.",
     )
 
 

@@ -9,9 +9,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from azure.servicebus import ServiceBusMessage
 
@@ -20,6 +21,8 @@ from tests.support.broker import TOPIC, BrokerProcess, client_for
 from tests.support.ingest import SUBSCRIPTION_PATH, IngestRig, ingest_rig, newest_per_key
 from tests.support.ingest_worker import local_details
 from tests.support.processes import ROOT
+from zapflow.balance.tick import TickReport, TickRequest, run_tick
+from zapflow.balance.wiring import services_for
 from zapflow.clock import FakeClock
 from zapflow.ingest import OutboxSink, ingest_for, renew_subscription
 from zapflow.servicebus import Consumer, ConsumerOptions, ReceivedMessage, SourceRejected
@@ -73,7 +76,9 @@ def test_everything_published_is_stored_or_quarantined_once(tmp_path: Path) -> N
         assert report.unknown_chargers == 1
         renewals = rig.rows("SELECT reason, outcome FROM subscription_renewals")
         assert renewals == [{"reason": "start", "outcome": "ok"}]
-        subs = rig.rows("SELECT last_activity_at, last_message_at, last_details_refresh_at FROM subscriptions")
+        subs = rig.rows(
+            "SELECT last_activity_at, last_message_at, last_details_refresh_at FROM subscriptions"
+        )
         assert len(subs) == 1
         assert all(subs[0][k] is not None for k in subs[0]), subs
 
@@ -125,7 +130,9 @@ def _published_observations(rig: IngestRig, seconds: float) -> int:
 
 def _stored_once(rig: IngestRig) -> None:
     distinct = {(e["ChargerId"], e["StateId"], e["Timestamp"]) for e in rig.recorder.events}
-    rows = rig.rows("SELECT count(*) AS n, count(DISTINCT (charger_id, state_id, observed_at)) AS d FROM charger_events")
+    rows = rig.rows(
+        "SELECT count(*) AS n, count(DISTINCT (charger_id, state_id, observed_at)) AS d FROM charger_events"
+    )
     assert rows == [{"n": len(distinct), "d": len(distinct)}]
     assert rig.pending() == 0
 
@@ -192,7 +199,10 @@ def test_broker_killed_mid_stream_the_consumer_reconnects_and_nothing_is_lost(tm
     """SIGKILL the broker while the consumer drains it, restart it: every message stored exactly once."""
     process = BrokerProcess(tmp_path / "broker")
     port = process.start()
-    bodies = [encode_nbfx({**FOREIGN, "StateId": 700 + i % 50, "Timestamp": f"2026-06-21T10:{i // 50:02d}:00"}) for i in range(400)]
+    bodies = [
+        encode_nbfx({**FOREIGN, "StateId": 700 + i % 50, "Timestamp": f"2026-06-21T10:{i // 50:02d}:00"})
+        for i in range(400)
+    ]
     try:
         with client_for(port) as client, client.get_topic_sender(TOPIC) as sender:
             for start in range(0, len(bodies), 100):
@@ -240,3 +250,35 @@ def _until(condition: Callable[[], bool], timeout_s: float = 120.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+def test_the_tick_reads_ingested_state_while_ingest_is_live_and_polls_otherwise(tmp_path: Path) -> None:
+    """Poll before ingest ran; events (no state polls) while it is live; poll again once it is not."""
+    with ingest_rig(tmp_path) as rig, httpx.Client() as http:
+        rig.cloud.step(300)
+        settings = rig.settings
+        services = services_for(rig.site, settings, http=http, clock=rig.clock)
+
+        def tick(minute: int) -> TickReport:
+            at = rig.clock.now().replace(second=0, microsecond=0) + timedelta(minutes=minute)
+            return run_tick(
+                TickRequest(rig.site.installation_id, scheduled_at=at, dry_run=True), rig.site, services
+            )
+
+        def state_polls(report: TickReport) -> int:
+            return sum(1 for c in report.api_calls if c["endpoint"] == "GET /api/chargers/{id}/state")
+
+        before = tick(0)
+        ingest_for([rig.site], settings, duration_s=600, drain=True, clock=rig.clock)
+        live = tick(1)
+        rig.clock.advance(settings.ingest.live_within_s + 1)
+        stale = tick(2)
+
+    assert (before.state_source, live.state_source, stale.state_source) == ("poll", "events", "poll")
+    assert state_polls(before) == state_polls(stale) == 1
+    assert state_polls(live) == 0
+    assert len(live.api_calls) < len(before.api_calls)
+    recorded = (
+        Storage.at(rig.data_dir).read("SELECT state_source FROM ticks ORDER BY scheduled_at").to_pylist()
+    )
+    assert [r["state_source"] for r in recorded] == ["poll", "events", "poll"]

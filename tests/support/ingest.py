@@ -17,11 +17,11 @@ from storage import Storage
 from zapflow.balance.simday import site_for
 from zapflow.clock import FakeClock
 from zapflow.domain.policy import PolicyMode
+from zapflow.settings import AppSettings, IngestSettings, StorageSettings, ZaptecSettings
 from zapflow.simulator.broker import Broker, BrokerConfig, BrokerEventSink, PublishFaults, attach_broker
 from zapflow.simulator.cloud import SimulatedCloud
 from zapflow.simulator.scenarios import build, scenario
 from zapflow.simulator.server import SimulatorServer
-from zapflow.settings import AppSettings, IngestSettings, StorageSettings, ZaptecSettings
 from zapflow.sites import SiteConfig
 
 SUBSCRIPTION_PATH = "zapflow-sim/Subscriptions/default"
@@ -95,7 +95,7 @@ class IngestRig:
 
 
 @contextmanager
-def ingest_rig(  # noqa: PLR0913 - keyword-only knobs of a test rig
+def ingest_rig(
     data_dir: Path,
     *,
     faults: PublishFaults | None = None,
@@ -110,7 +110,9 @@ def ingest_rig(  # noqa: PLR0913 - keyword-only knobs of a test rig
     wall = broker_clock or FakeClock()  # the cloud's rate limit refills on it
     cloud = build(chosen, wall=wall, sink=recorder)
     if broker_clock is None:
-        broker = attach_broker(cloud, broker_sink, data_dir=data_dir / "broker", lock_duration_s=lock_duration_s)
+        broker = attach_broker(
+            cloud, broker_sink, data_dir=data_dir / "broker", lock_duration_s=lock_duration_s
+        )
     else:
         endpoint = cloud.broker
         config = BrokerConfig(

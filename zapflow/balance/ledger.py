@@ -173,6 +173,15 @@ class Ledger:
         )
         return rows is not None and bool(rows) and rows[0]["n"] > 0
 
+    def streamed_chargers(self, charger_ids: Sequence[str], since: datetime) -> set[str]:
+        """Which of these chargers the Service Bus subscription carried at or after `since`."""
+        rows = self._rows(
+            "SELECT DISTINCT charger_id FROM subscription_chargers "
+            "WHERE last_seen_at >= $since AND list_contains($chargers, charger_id)",
+            {"since": since, "chargers": list(charger_ids)},
+        )
+        return {r["charger_id"] for r in rows or []}
+
     def ev_currents(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Observed EV phase currents (507-509) of this installation's chargers in [start, end)."""
         rows = self._rows(

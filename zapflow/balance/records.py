@@ -144,7 +144,6 @@ def event_rows(
     ]
 
 
-
 def meter_row(
     installation_id: str, reading: SiteReading, *, source: str, received_at: datetime
 ) -> dict[str, Any]:

@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 POLICY_VERSION = f"policy/v1 {PROVIDER}"
 _TICK_NAMESPACE = uuid.UUID("6a0f3c52-2d4b-4a7e-9a51-3f1d8e2b7c90")
 _MATCH_TOLERANCE_A = 0.5
+_STREAMED_WITHIN_DAYS = 14
+"""A charger the subscription carried within this long is one it still carries (Zaptec's idle expiry)."""
 ClientFactory = Callable[[Callable[[ApiCall], None]], ZaptecClient]
 
 
@@ -316,7 +318,7 @@ class _Tick:
         return chargers
 
     def charger_states(self, client: ZaptecClient, chargers: list[dict[str, Any]]) -> list[ChargerState]:
-        """Ingested events while ingest is live (`events`), the meter flow's fresh polls (`local`), else poll."""
+        """Ingested events while ingest is live (`events`), fresh meter-flow polls (`local`), or a poll."""
         ids = [c["charger_id"] for c in chargers]
         local = self.ledger.latest_states(ids)
         freshest: dict[str, datetime] = {}
@@ -328,11 +330,15 @@ class _Tick:
         models = {c["charger_id"]: c for c in chargers}
         # Events arrive only when a value changes, so their age says nothing; a live ingest run
         # whose subscription carries every one of these chargers does.
-        streamed = {row["charger_id"] for row in local if row["source"] == "servicebus"}
-        live = self.ledger.ingest_live(self.now - timedelta(seconds=self.services.ingest_live_s))
+        streaming = bool(ids) and self.ledger.ingest_live(
+            self.now - timedelta(seconds=self.services.ingest_live_s)
+        )
+        if streaming:
+            since = self.now - timedelta(days=_STREAMED_WITHIN_DAYS)
+            streaming = self.ledger.streamed_chargers(ids, since) >= set(ids)
         fresh_polls = all(cid in freshest and freshest[cid] >= limit for cid in ids)
-        if ids and ((live and streamed >= set(ids)) or fresh_polls):
-            self.state_source = "events" if live and streamed >= set(ids) else "local"
+        if ids and (streaming or fresh_polls):
+            self.state_source = "events" if streaming else "local"
             events: dict[str, list[ChargerEvent]] = {cid: [] for cid in ids}
             for row in local:
                 events[row["charger_id"]].append(

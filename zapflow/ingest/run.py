@@ -27,7 +27,14 @@ from zapflow.zaptec import ZaptecClient
 from zapflow.zaptec.client import AccountRegistry
 from zapflow.zaptec.errors import NotFound, PermanentError, ZaptecError
 
-__all__ = ["IngestReport", "RenewReport", "details_provider", "ingest_for", "renew_subscription", "renewal_due"]
+__all__ = [
+    "IngestReport",
+    "RenewReport",
+    "details_provider",
+    "ingest_for",
+    "renew_subscription",
+    "renewal_due",
+]
 
 log = logging.getLogger("zapflow.ingest")
 Connect = Callable[[ConnectionDetails], EventSource]
@@ -57,7 +64,7 @@ class IngestReport:
 def details_provider(
     client: ZaptecClient, *, user_group_id: str | None, installation_ids: list[str]
 ) -> Callable[[], ConnectionDetails]:
-    """Fetch connection details: the user group's, else (or when it has none) the legacy per-installation ones.
+    """Connection details: the user group's; else (or when it has none) the legacy per-installation ones.
 
     Zaptec API failures become `SourceRejected` (403, 401, no subscription: retrying cannot help)
     or `SourceUnavailable` (the consumer reconnects later and asks again).
@@ -71,14 +78,16 @@ def details_provider(
                 except NotFound:
                     if not installation_ids:
                         raise
-                    log.warning("user group %s has no messaging; trying the per-installation endpoint", user_group_id)
+                    log.warning(
+                        "user group %s has no messaging; trying the per-installation endpoint", user_group_id
+                    )
             if not installation_ids:
                 msg = "no user group id (ZAPFLOW_ZAPTEC_USER_GROUP_ID) and no installation to ask for details"
                 raise SourceRejected(msg)
             if len(installation_ids) > 1:
                 log.warning(
-                    "legacy per-installation subscriptions: reading %s only; set ZAPFLOW_ZAPTEC_USER_GROUP_ID "
-                    "to receive every installation's events",
+                    "legacy per-installation subscriptions: reading %s only; "
+                    "set ZAPFLOW_ZAPTEC_USER_GROUP_ID to receive every installation's events",
                     installation_ids[0],
                 )
             return client.get_installation_connection_details(installation_ids[0])
@@ -211,7 +220,12 @@ def _ingest(  # noqa: PLR0913 - ingest_for's arguments
 def _fill(report: IngestReport, consumer: Consumer, sink: OutboxSink) -> None:
     s = consumer.stats
     report.messages, report.stored, report.quarantined = s.messages, s.stored, s.quarantined
-    report.batches, report.connects, report.failures, report.renewals = s.batches, s.connects, s.failures, s.renewals
+    report.batches, report.connects, report.failures, report.renewals = (
+        s.batches,
+        s.connects,
+        s.failures,
+        s.renewals,
+    )
     report.unknown_chargers = len(sink.unknown_chargers)
     report.subscriptions = list(s.keys)
     report.last_error = s.last_error
@@ -241,7 +255,9 @@ def renewal_due(storage: Storage, settings: IngestSettings, *, now: datetime) ->
     if idle >= timedelta(seconds=settings.expiry_warning_s):
         days = idle.total_seconds() / 86_400
         alert = f"subscription unused for {days:.1f} days; Zaptec deletes it after 14"
-    return RenewalCheck(due=idle >= timedelta(seconds=settings.renew_after_s), alert=alert, last_activity_at=last)
+    return RenewalCheck(
+        due=idle >= timedelta(seconds=settings.renew_after_s), alert=alert, last_activity_at=last
+    )
 
 
 @dataclass

@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,9 @@ class _Subscription:
     last_message_at: datetime | None = None
     written_at: datetime | None = None
     dirty: bool = False
+    chargers_seen: set[str] = field(default_factory=set)
+    chargers_new: set[str] = field(default_factory=set)
+    """Chargers first seen in this run, not yet recorded in `subscription_chargers`."""
     silent_alerted: bool = False
 
 
@@ -83,7 +86,10 @@ class OutboxSink:
             known = event.charger_id in self.chargers
             if not known and event.charger_id not in self.unknown_chargers:
                 self.unknown_chargers.add(event.charger_id)
-                log.info("event for charger %s outside the configured installations (stored, flagged)", event.charger_id)
+                log.info(
+                    "event for charger %s outside the configured installations (stored, flagged)",
+                    event.charger_id,
+                )
             events.append(
                 {
                     "charger_id": event.charger_id,
@@ -105,6 +111,10 @@ class OutboxSink:
             log.warning("%d poison message(s) quarantined: %s", len(poison), poison[0]["error"])
             self.storage.write_batch("event_quarantine", poison)
         sub = self._sub(key)
+        for row in events:
+            if row["charger_id"] not in sub.chargers_seen:
+                sub.chargers_seen.add(row["charger_id"])
+                sub.chargers_new.add(row["charger_id"])
         sub.last_message_at = received_at
         sub.silent_alerted = False
         sub.dirty = True
@@ -112,7 +122,7 @@ class OutboxSink:
 
     # -- keep-alive bookkeeping ------------------------------------------------------------------
 
-    def activity(self, key: str, *, at: datetime, details_refreshed: bool, received: int) -> None:
+    def activity(self, key: str, *, at: datetime, details_refreshed: bool) -> None:
         """Note a use of the subscription; write a `subscriptions` row on refresh or when due."""
         sub = self._sub(key)
         sub.last_activity_at = at
@@ -141,6 +151,14 @@ class OutboxSink:
     def flush(self, *, at: datetime) -> None:
         """Write the subscription rows, merge everything queued, check for a silent subscription."""
         for key, sub in self._subs.items():
+            if sub.chargers_new and self._safe_write(
+                "subscription_chargers",
+                [
+                    {"subscription_key": key, "charger_id": c, "last_seen_at": at}
+                    for c in sorted(sub.chargers_new)
+                ],
+            ):
+                sub.chargers_new.clear()
             if sub.dirty:
                 self._write_subscription(key, sub, at)
         with suppress(StorageError):  # busy: the files wait in the outbox for the next merge

@@ -93,7 +93,9 @@ class AzureEventSource:
     def receive(self, max_messages: int, max_wait_s: float) -> list[ReceivedMessage]:
         """Up to `max_messages` peek-locked messages."""
         with self._translated("receive"):
-            messages = self._receiver.receive_messages(max_message_count=max_messages, max_wait_time=max_wait_s)
+            messages = self._receiver.receive_messages(
+                max_message_count=max_messages, max_wait_time=max_wait_s
+            )
         return [
             ReceivedMessage(
                 body=_body(m),
@@ -138,8 +140,9 @@ class AzureEventSource:
             yield
         except (MessagingEntityNotFoundError, MessagingEntityDisabledError) as exc:
             msg = (
-                f"subscription {self.key} does not exist or is disabled ({type(exc).__name__}): Zaptec deletes "
-                "a subscription after 14 days without use; re-activate it (portal or Zaptec support)"
+                f"subscription {self.key} does not exist or is disabled ({type(exc).__name__}): "
+                "Zaptec deletes a subscription after 14 days without use; re-activate it "
+                "(portal or Zaptec support)"
             )
             raise SourceRejected(msg) from None
         except ServiceBusAuthorizationError as exc:

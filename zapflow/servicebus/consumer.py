@@ -8,6 +8,7 @@ period); a `SourceRejected` ends the run, because retrying cannot help.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -95,7 +96,12 @@ class Consumer:
         self._last_flush = clock.monotonic()
 
     def run(
-        self, *, duration_s: float, stop: threading.Event | None = None, drain: bool = False, reason: str = "start"
+        self,
+        *,
+        duration_s: float,
+        stop: threading.Event | None = None,
+        drain: bool = False,
+        reason: str = "start",
     ) -> ConsumerStats:
         """Receive for `duration_s` (or until `stop`); with `drain`, end at the first empty receive.
 
@@ -128,7 +134,7 @@ class Consumer:
         key = subscription_key(details)
         if key not in self.stats.keys:
             self.stats.keys.append(key)
-        self._sink.activity(key, at=self._clock.now(), details_refreshed=True, received=0)
+        self._sink.activity(key, at=self._clock.now(), details_refreshed=True)
         source = self._connect(details)
         self.stats.connects += 1
         connected = self._clock.monotonic()
@@ -153,7 +159,7 @@ class Consumer:
                     self._sink.renewal(key, at=now, reason=reason, outcome="ok", received=len(batch))
                 if batch:
                     self._land(key, source, batch, now)
-                self._sink.activity(key, at=now, details_refreshed=False, received=len(batch))
+                self._sink.activity(key, at=now, details_refreshed=False)
                 self._maybe_flush()
                 if drain and not batch:
                     return True
@@ -164,12 +170,10 @@ class Consumer:
     def _land(self, key: str, source: EventSource, batch: Sequence[ReceivedMessage], now: datetime) -> None:
         try:
             quarantined = self._sink.land(key, batch, received_at=now)
-        except Exception as exc:  # noqa: BLE001 - any storage failure: give the batch back
+        except Exception as exc:  # any storage failure: give the batch back
             # Nothing is lost: the batch goes back and is redelivered after the backoff.
-            try:
+            with contextlib.suppress(SourceError):  # a closed link redelivers them anyway
                 source.abandon(batch)
-            except SourceError:
-                pass  # a closed link redelivers them anyway
             msg = f"could not store a batch of {len(batch)}: {type(exc).__name__}: {exc}"
             raise SourceUnavailable(msg) from exc
         source.complete(batch)

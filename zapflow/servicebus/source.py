@@ -72,9 +72,7 @@ class EventSink(Protocol):
         """Store the batch durably; returns how many messages were quarantined."""
         ...
 
-    def activity(
-        self, key: str, *, at: datetime, details_refreshed: bool, received: int
-    ) -> None:
+    def activity(self, key: str, *, at: datetime, details_refreshed: bool) -> None:
         """Record that the subscription was used at `at` (a receive, a connect)."""
         ...
 
