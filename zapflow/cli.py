@@ -69,7 +69,7 @@ def version() -> None:
 
 
 @app.command()
-def demo(
+def demo(  # noqa: PLR0913, PLR0917, FBT002 - the command's options
     scenario_name: Annotated[
         str, typer.Option("--scenario", help="Simulator scenario to run.")
     ] = "sunny-day",
@@ -81,6 +81,9 @@ def demo(
     plot: Annotated[Path, typer.Option(help="PNG of available power vs setpoint vs charging.")] = Path(
         "data/demo/day.png"
     ),
+    ingest: Annotated[
+        bool, typer.Option(help="Run the ingest flow's consumer beside the ticks (local Service Bus broker).")
+    ] = True,
 ) -> None:
     """Run a simulated day of balance ticks on the embedded default and summarise it."""
     from zapflow.balance.demo import run_demo  # noqa: PLC0415 - heavy deps only for this command
@@ -93,9 +96,20 @@ def demo(
             f"[red]error[/]: unknown mode {mode!r}; one of {', '.join(m.value for m in PolicyMode)}"
         )
         raise typer.Exit(code=2) from None
+    beside = None
+    if ingest:
+        from zapflow.ingest.demo import DemoIngest  # noqa: PLC0415 - loads the SDK only for this command
+
+        beside = DemoIngest()
     try:
         run_demo(
-            console, scenario_name=scenario_name, mode=policy_mode, ticks=ticks, data_dir=data_dir, plot=plot
+            console,
+            scenario_name=scenario_name,
+            mode=policy_mode,
+            ticks=ticks,
+            data_dir=data_dir,
+            plot=plot,
+            beside=beside,
         )
     except ValueError as exc:
         console.print(f"[red]error[/]: {exc}")

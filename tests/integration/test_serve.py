@@ -110,7 +110,7 @@ def _runs(platform: Platform, deployment: str) -> list[Any]:
 
 
 def test_serve_sets_up_pool_deployments_limits_and_automations(platform: Platform) -> None:
-    """The pool, both deployments, a strict 1-slot limit per installation, 4 automations, meter running."""
+    """Pool, deployments, a strict 1-slot limit per installation, 7 automations, meter and ingest running."""
     assert platform.sites is not None
     installation = platform.sites.site[0].installation_id
     with _with_api(platform), _client() as client:
@@ -119,19 +119,37 @@ def test_serve_sets_up_pool_deployments_limits_and_automations(platform: Platfor
         balance = client.read_deployment_by_name("balance/balance")
     assert limit.limit == 1
     assert names == [
+        "zapflow: alert Service Bus subscription",
+        "zapflow: alert ingest failed",
         "zapflow: alert meter failed",
         "zapflow: alert no balance completed for 30 min",
         "zapflow: crash runs silent for 50 s",
+        "zapflow: restart ingest",
         "zapflow: restart meter",
     ]
     assert balance.work_pool_name == "zapflow"
     assert [s.schedule.cron for s in balance.schedules] == ["*/15 * * * *"]  # type: ignore[union-attr]
-    running = _wait_for(
-        lambda: [r for r in _runs(platform, "meter") if r.state_name == "Running"],
+    renew = client_deployment(platform, "renew-subscription/renew-subscription")
+    assert [s.schedule.cron for s in renew.schedules] == ["17 3 * * *"]  # type: ignore[union-attr]
+    for name in ("meter", "ingest"):
+        running = _wait_for(
+            lambda name=name: [r for r in _runs(platform, name) if r.state_name == "Running"],
+            timeout_s=120,
+            what=f"the {name} run serve starts",
+        )
+        assert len(running) == 1
+    storage = Storage(platform.settings.storage)
+    _wait_for(
+        lambda: storage.read("SELECT count(*) AS n FROM subscription_renewals").to_pylist()[0]["n"] > 0,
         timeout_s=120,
-        what="the meter run serve starts",
+        what="the ingest run to connect to the local broker",
     )
-    assert len(running) == 1
+
+
+def client_deployment(platform: Platform, name: str) -> Any:
+    """A deployment by `flow/deployment` name."""
+    with _with_api(platform), _client() as client:
+        return client.read_deployment_by_name(name)
 
 
 def test_adhoc_dry_run_of_the_deployment_completes_with_artifacts_and_ledger(platform: Platform) -> None:
@@ -174,33 +192,41 @@ def test_adhoc_dry_run_of_the_deployment_completes_with_artifacts_and_ledger(pla
     assert len(intents) == 1  # the would-be payload
 
 
-def test_a_long_running_run_gone_silent_is_crashed_and_started_again(platform: Platform) -> None:
-    """SIGSTOP the meter run: no heartbeats -> the automation crashes it -> the restart one runs it again."""
+@pytest.mark.parametrize(("deployment", "sig"), [("meter", signal.SIGSTOP), ("ingest", signal.SIGKILL)])
+def test_a_long_running_run_silenced_or_killed_is_crashed_and_started_again(
+    platform: Platform, deployment: str, sig: signal.Signals
+) -> None:
+    """SIGSTOP (no heartbeats) or SIGKILL the run's process: it ends Crashed and a new run starts."""
     first = _wait_for(
-        lambda: [r for r in _runs(platform, "meter") if r.state_name == "Running"],
+        lambda: [r for r in _runs(platform, deployment) if r.state_name == "Running"],
         timeout_s=120,
-        what="a running meter run",
+        what=f"a running {deployment} run",
     )[0]
     worker = next(c for c in platform.children if c.name == "worker")
     pid = _wait_for(
         lambda: _flow_run_pid(worker.process.pid, str(first.id)), timeout_s=30, what="the run's process"
     )
-    os.kill(pid, signal.SIGSTOP)
+    os.kill(pid, sig)
     try:
         crashed = _wait_for(
-            lambda: [r for r in _runs(platform, "meter") if r.id == first.id and r.state_name == "Crashed"],
+            lambda: [
+                r for r in _runs(platform, deployment) if r.id == first.id and r.state_name == "Crashed"
+            ],
             timeout_s=180,
-            what="the silent run to be marked Crashed",
+            what=f"the {deployment} run to be marked Crashed",
         )
         assert crashed
         again = _wait_for(
-            lambda: [r for r in _runs(platform, "meter") if r.id != first.id and r.state_name == "Running"],
+            lambda: [
+                r for r in _runs(platform, deployment) if r.id != first.id and r.state_name == "Running"
+            ],
             timeout_s=180,
-            what="a new meter run",
+            what=f"a new {deployment} run",
         )
         assert len(again) == 1
     finally:
-        os.kill(pid, signal.SIGKILL)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _flow_run_pid(worker_pid: int, flow_run_id: str) -> int | None:
@@ -264,3 +290,28 @@ def test_cli_serve_starts_and_stops_on_sigterm_leaving_no_process(tmp_path: Path
             served.kill()
     assert "stopped" in out.read_text()
     assert [p for p in below if _alive(p)] == []
+
+
+def test_ingest_refused_by_zaptec_ends_failed_and_is_not_restarted(tmp_path: Path) -> None:
+    """A 403 on the connection-details endpoint: the ingest run ends Failed, once, and stays so."""
+    options = ServeOptions(
+        project_dir=ROOT,
+        port=_free_port(),
+        prefect_home=tmp_path / "prefect",
+        worker_poll_s=2,
+        env={"ZAPFLOW_ZAPTEC_USER_GROUP_ID": "00000000-1111-2222-3333-444444444444"},  # not ours: 403
+    )
+    served = Platform(options, _settings(tmp_path / "data"), say=lambda _line: None)
+    served.start()
+    try:
+        failed = _wait_for(
+            lambda: [r for r in _runs(served, "ingest") if r.state_name == "Failed"],
+            timeout_s=180,
+            what="the refused ingest run to fail",
+        )
+        assert "403" in (failed[0].state.message or "") or "Forbidden" in (failed[0].state.message or "")
+        time.sleep(15)  # room for a wrong restart to show up (worker polls every 2 s)
+        runs = _runs(served, "ingest")
+        assert [r.state_name for r in runs] == ["Failed"]
+    finally:
+        served.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,8 @@ class Bus:
     receive_failures: list[Exception | None] = field(default_factory=list)
     connects: int = 0
 
-    def connect(self, details: ConnectionDetails) -> Source:
+    def connect(self, _details: ConnectionDetails) -> Source:
+        """A new connection (or the next scripted failure)."""
         self.connects += 1
         if self.connect_failures:
             raise self.connect_failures.pop(0)
@@ -53,10 +55,13 @@ class Bus:
 
 @dataclass
 class Source:
+    """A connection to the bus: locks what it hands out until settled or closed."""
+
     bus: Bus
     locked: list[bytes] = field(default_factory=list)
 
-    def receive(self, max_messages: int, max_wait_s: float) -> list[ReceivedMessage]:
+    def receive(self, max_messages: int, _max_wait_s: float) -> list[ReceivedMessage]:
+        """Up to `max_messages` unlocked messages."""
         if self.bus.receive_failures:
             failure = self.bus.receive_failures.pop(0)
             if failure is not None:
@@ -66,22 +71,27 @@ class Source:
         return [ReceivedMessage(b, i, None, None, 0, handle=b) for i, b in enumerate(batch)]
 
     def complete(self, messages: Sequence[ReceivedMessage]) -> None:
+        """Remove them from the bus."""
         for m in messages:
             self.bus.waiting.remove(m.body)
             self.bus.completed.append(m.body)
             self.locked.remove(m.body)
 
     def abandon(self, messages: Sequence[ReceivedMessage]) -> None:
+        """Unlock them."""
         for m in messages:
             self.bus.abandoned.append(m.body)
             self.locked.remove(m.body)
 
     def close(self) -> None:
+        """Drop every lock."""
         self.locked.clear()
 
 
 @dataclass
 class Sink:
+    """Records what the consumer hands it."""
+
     landed: list[bytes] = field(default_factory=list)
     fail_next: int = 0
     renewals: list[str] = field(default_factory=list)
@@ -89,7 +99,8 @@ class Sink:
     flushes: int = 0
     bus: Bus | None = None
 
-    def land(self, key: str, messages: Sequence[ReceivedMessage], *, received_at: datetime) -> int:
+    def land(self, key: str, messages: Sequence[ReceivedMessage], *, received_at: datetime) -> int:  # noqa: ARG002
+        """Store (or fail as told); bodies starting with `bad` count as quarantined."""
         if self.bus is not None:  # landing happens before any completion of this batch
             assert all(m.body in self.bus.waiting for m in messages)
         if self.fail_next:
@@ -98,13 +109,16 @@ class Sink:
         self.landed += [m.body for m in messages]
         return sum(1 for m in messages if m.body.startswith(b"bad"))
 
-    def activity(self, key: str, *, at: datetime, details_refreshed: bool) -> None:
+    def activity(self, key: str, *, at: datetime, details_refreshed: bool) -> None:  # noqa: ARG002
+        """Count details refreshes."""
         self.refreshes += details_refreshed
 
-    def renewal(self, key: str, *, at: datetime, reason: str, outcome: str, received: int) -> None:
+    def renewal(self, key: str, *, at: datetime, reason: str, outcome: str, received: int) -> None:  # noqa: ARG002
+        """Record the reason."""
         self.renewals.append(reason)
 
-    def flush(self, *, at: datetime) -> None:
+    def flush(self, *, at: datetime) -> None:  # noqa: ARG002
+        """Count flushes."""
         self.flushes += 1
 
 
@@ -115,7 +129,7 @@ def _consumer(bus: Bus, sink: Sink, clock: FakeClock, **options: float) -> Consu
         sink,
         clock=clock,
         options=ConsumerOptions(**{"batch_size": 3, **options}),  # type: ignore[arg-type]
-        rng=random.Random(7),
+        rng=random.Random(7),  # noqa: S311 - jitter, seeded,
     )
 
 
@@ -157,10 +171,15 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_and_refetches_details() -> No
         return DETAILS
 
     consumer = Consumer(
-        details, bus.connect, sink, clock=clock, options=ConsumerOptions(backoff_max_s=10.0), rng=random.Random(1)
+        details,
+        bus.connect,
+        sink,
+        clock=clock,
+        options=ConsumerOptions(backoff_max_s=10.0),
+        rng=random.Random(1),  # noqa: S311 - jitter, seeded,
     )
     stats = consumer.run(duration_s=3600, drain=True)
-    gaps = [b - a for a, b in zip(fetched, fetched[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(fetched)]
     assert len(gaps) == 6
     for gap, base in zip(gaps, [1, 2, 4, 8, 10, 10], strict=True):
         assert base * 0.9 <= gap <= base * 1.1
@@ -183,7 +202,7 @@ def test_backoff_resets_after_a_healthy_connection() -> None:
             clock.advance(max_wait_s)
             return super().receive(max_messages, max_wait_s)
 
-    consumer._connect = lambda details: Ticking(bus)  # noqa: SLF001 - a source whose receives take time
+    consumer._connect = lambda _details: Ticking(bus)  # a source whose receives take time
     before = clock.monotonic()
     consumer.run(duration_s=200 + 1)
     assert consumer.stats.failures == 4
@@ -211,13 +230,13 @@ def test_reconnects_with_fresh_details_when_they_are_due() -> None:
     sink = Sink()
 
     class Slow(Source):
-        def receive(self, max_messages: int, max_wait_s: float) -> list[ReceivedMessage]:
+        def receive(self, _max_messages: int, max_wait_s: float) -> list[ReceivedMessage]:
             clock.advance(max_wait_s)
             return []
 
     consumer = Consumer(
         lambda: DETAILS,
-        lambda d: Slow(bus),
+        lambda _details: Slow(bus),
         sink,
         clock=clock,
         options=ConsumerOptions(refresh_details_s=100.0, max_wait_s=10.0),

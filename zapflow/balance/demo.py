@@ -6,15 +6,19 @@ import shutil
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from storage import Storage
-from zapflow.balance.simday import DayResult, run_day, save_plot, score, served, site_for
+from zapflow.balance.simday import DayResult, SimDriver, run_day, save_plot, score, served, site_for
 from zapflow.balance.tick import TickReport
+from zapflow.clock import Clock
 from zapflow.domain.policy import PolicyMode
+from zapflow.simulator.cloud import SimulatedCloud
+from zapflow.simulator.events import EventSink
 from zapflow.simulator.scenarios import scenario
 
 __all__ = ["DEMO_QUERIES", "run_demo", "summary_rows"]
@@ -34,6 +38,31 @@ DEMO_QUERIES = (
         "FROM api_calls GROUP BY ALL ORDER BY calls DESC"
     ),
 )
+
+
+class Beside(Protocol):
+    """Something that runs beside the day (the ingest flow's consumer): see `zapflow.ingest.demo`."""
+
+    @property
+    def sink(self) -> EventSink:
+        """What the simulated world publishes to."""
+        ...
+
+    def start(self, cloud: SimulatedCloud, storage: Storage, clock: Clock) -> None:
+        """Start, once the cloud exists."""
+        ...
+
+    def settle(self) -> None:
+        """Catch up before a tick."""
+        ...
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for the summary table."""
+        ...
+
+    def close(self) -> None:
+        """Stop."""
+        ...
 
 
 def _clean(data_dir: Path) -> None:
@@ -68,6 +97,12 @@ def summary_rows(result: DayResult) -> list[tuple[str, str]]:
             last_switch = switch if switch is not None else last_switch
     return [
         ("ticks", ", ".join(f"{n} {k}" for k, n in sorted(statuses.items()))),
+        (
+            "charger state from",
+            ", ".join(
+                f"{n} {k}" for k, n in sorted(Counter(r.state_source or "-" for r in result.reports).items())
+            ),
+        ),
         ("EV energy delivered", f"{s.ev_kwh:.1f} kWh"),
         ("solar share of EV energy", f"{s.solar_share:.1%}"),
         (
@@ -93,6 +128,7 @@ def run_demo(  # noqa: PLR0913 - the demo's options, keyword-only
     ticks: int,
     data_dir: Path,
     plot: Path,
+    beside: Beside | None = None,
 ) -> DayResult:
     """Serve the scenario, run the ticks with progress, print the summary, save the PNG."""
     chosen = scenario(scenario_name)
@@ -100,8 +136,10 @@ def run_demo(  # noqa: PLR0913 - the demo's options, keyword-only
     storage = Storage.at(data_dir)
     storage.ensure_ready()
     started = time.perf_counter()
-    with served(chosen) as (cloud, base_url):
+    with served(chosen, sink=beside.sink if beside else None) as (cloud, base_url):
         site = site_for(chosen, cloud, base_url, mode=mode)
+        if beside is not None:
+            beside.start(cloud, storage, SimDriver(cloud))
         console.print(f"[bold]zapflow demo[/]: {chosen.name} ({chosen.description})")
         console.print(f"  simulated Zaptec cloud on {base_url}, policy {mode.value}, {ticks} ticks of 15 min")
         with Progress(
@@ -119,13 +157,32 @@ def run_demo(  # noqa: PLR0913 - the demo's options, keyword-only
                 label = report.reason or report.status
                 progress.update(task, advance=1, description=f"{at} UTC {label:<22}")
 
-            result = run_day(cloud, base_url, storage, site=site, ticks=ticks, on_tick=on_tick)
+            try:
+                result = run_day(
+                    cloud,
+                    base_url,
+                    storage,
+                    site=site,
+                    ticks=ticks,
+                    on_tick=on_tick,
+                    before_tick=beside.settle if beside else None,
+                )
+            finally:
+                if beside is not None:
+                    beside.settle()
+                    beside.close()
     wall_s = time.perf_counter() - started
     table = Table(title=f"{chosen.name}, {mode.value}: {ticks} ticks in {wall_s:.0f} s")
     table.add_column("figure")
     table.add_column("value", justify="right")
     for name, value in summary_rows(result):
         table.add_row(name, value)
+    if beside is not None:
+        got = beside.summary()
+        table.add_row(
+            "Service Bus events (ingest flow)",
+            f"{got['stored']} stored, {got['quarantined']} quarantined of {got['messages']} received",
+        )
     console.print(table)
     saved = save_plot(result, plot)
     console.print(f"plot: {saved}")

@@ -29,6 +29,7 @@ from zapflow.domain.policy import PolicyMode
 from zapflow.meter.sources import HttpMeter
 from zapflow.settings import ZaptecSettings
 from zapflow.simulator.cloud import SimulatedCloud
+from zapflow.simulator.events import EventSink
 from zapflow.simulator.scenarios import Scenario, build
 from zapflow.simulator.server import SimulatorServer
 from zapflow.sites import HttpMeterConfig, SiteConfig
@@ -200,10 +201,10 @@ class _SimulatedWall:
 
 
 @contextmanager
-def served(chosen: Scenario) -> Iterator[tuple[SimulatedCloud, str]]:
+def served(chosen: Scenario, *, sink: EventSink | None = None) -> Iterator[tuple[SimulatedCloud, str]]:
     """The scenario's simulated cloud served on a free loopback port, on simulated time only."""
     wall = _SimulatedWall()
-    cloud = build(chosen, wall=wall)
+    cloud = build(chosen, wall=wall, sink=sink)
     wall.cloud = cloud
     with SimulatorServer(cloud) as server:
         yield cloud, server.base_url
@@ -221,8 +222,11 @@ def run_day(  # noqa: PLR0913 - every knob of a simulated run, keyword-only
     overrides: dict[str, float] | None = None,
     on_tick: Callable[[int, TickReport], None] | None = None,
     fuse_guard: bool = True,
+    before_tick: Callable[[], None] | None = None,
 ) -> DayResult:
     """Run `ticks` balance ticks 15 minutes apart from the cloud's current time.
+
+    `before_tick` runs before each tick (the demo waits there for ingest to catch up).
 
     With `fuse_guard`, the meter sampling runs an extra tick when a phase goes over the fuse while
     a car charges, as the meter flow does.
@@ -261,6 +265,8 @@ def run_day(  # noqa: PLR0913 - every knob of a simulated run, keyword-only
         for index in range(ticks):
             scheduled = driver.now()
             sampler.flush()
+            if before_tick is not None:
+                before_tick()
             started = time.perf_counter()
             try:
                 report = run_tick(
