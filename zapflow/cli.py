@@ -69,7 +69,7 @@ def version() -> None:
 
 
 @app.command()
-def demo(  # noqa: PLR0913, PLR0917, FBT002 - the command's options
+def demo(  # noqa: PLR0913, PLR0917 - the command's options
     scenario_name: Annotated[
         str, typer.Option("--scenario", help="Simulator scenario to run.")
     ] = "sunny-day",
@@ -81,7 +81,7 @@ def demo(  # noqa: PLR0913, PLR0917, FBT002 - the command's options
     plot: Annotated[Path, typer.Option(help="PNG of available power vs setpoint vs charging.")] = Path(
         "data/demo/day.png"
     ),
-    ingest: Annotated[
+    ingest: Annotated[  # noqa: FBT002 - a typer flag
         bool, typer.Option(help="Run the ingest flow's consumer beside the ticks (local Service Bus broker).")
     ] = True,
 ) -> None:

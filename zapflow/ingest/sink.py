@@ -118,7 +118,19 @@ class OutboxSink:
         sub.last_message_at = received_at
         sub.silent_alerted = False
         sub.dirty = True
+        self._record_chargers(key, sub, received_at)
         return len(poison)
+
+    def _record_chargers(self, key: str, sub: _Subscription, at: datetime) -> None:
+        """Chargers this subscription carries, once per run each (the tick trusts events for those only)."""
+        if sub.chargers_new and self._safe_write(
+            "subscription_chargers",
+            [
+                {"subscription_key": key, "charger_id": c, "last_seen_at": at}
+                for c in sorted(sub.chargers_new)
+            ],
+        ):
+            sub.chargers_new.clear()
 
     # -- keep-alive bookkeeping ------------------------------------------------------------------
 
@@ -151,14 +163,7 @@ class OutboxSink:
     def flush(self, *, at: datetime) -> None:
         """Write the subscription rows, merge everything queued, check for a silent subscription."""
         for key, sub in self._subs.items():
-            if sub.chargers_new and self._safe_write(
-                "subscription_chargers",
-                [
-                    {"subscription_key": key, "charger_id": c, "last_seen_at": at}
-                    for c in sorted(sub.chargers_new)
-                ],
-            ):
-                sub.chargers_new.clear()
+            self._record_chargers(key, sub, at)  # retried here when the write in `land` failed
             if sub.dirty:
                 self._write_subscription(key, sub, at)
         with suppress(StorageError):  # busy: the files wait in the outbox for the next merge
