@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.broker import bench_row as bench_broker_row
+from bench.ingest import bench_row as bench_ingest_row
 from zapflow.clock import FakeClock
 from zapflow.settings import ZaptecSettings
 from zapflow.zaptec import AccountRegistry, RetryPolicy, ZaptecClient
@@ -179,6 +180,7 @@ def main() -> None:
         )
     )
     results.append(bench_broker_row())
+    results.append(bench_ingest_row())
     table = Table(title="zapflow bench (ratios measured in one run)")
     for column in ("benchmark", "metric", "ours", "baseline", "ratio", "baseline is"):
         table.add_column(column)
