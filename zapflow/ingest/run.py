@@ -12,7 +12,7 @@ import signal
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +20,14 @@ from storage import Storage, StorageError
 from zapflow.clock import SYSTEM_CLOCK, Clock
 from zapflow.domain.models import ConnectionDetails
 from zapflow.ingest.sink import Alert, OutboxSink
-from zapflow.servicebus import Consumer, ConsumerOptions, EventSource, SourceRejected, SourceUnavailable
+from zapflow.servicebus import (
+    Consumer,
+    ConsumerOptions,
+    ConsumerStats,
+    EventSource,
+    SourceRejected,
+    SourceUnavailable,
+)
 from zapflow.settings import AppSettings, IngestSettings
 from zapflow.sites import SiteConfig
 from zapflow.zaptec import ZaptecClient
@@ -41,20 +48,11 @@ Connect = Callable[[ConnectionDetails], EventSource]
 
 
 @dataclass
-class IngestReport:
-    """What one ingest (or renewal) run did."""
+class IngestReport(ConsumerStats):
+    """What one ingest (or renewal) run did: the consumer's counts, plus what the sink saw."""
 
-    messages: int = 0
-    stored: int = 0
-    quarantined: int = 0
-    batches: int = 0
-    connects: int = 0
-    failures: int = 0
-    renewals: int = 0
     unknown_chargers: int = 0
-    subscriptions: list[str] = field(default_factory=list)
-    last_error: str | None = None
-    outcome: str = "ok"
+    """Chargers outside the configured installations whose events were stored (flagged)."""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (the flow's return value)."""
@@ -175,7 +173,6 @@ def _ingest(  # noqa: PLR0913 - ingest_for's arguments
 ) -> IngestReport:
     storage = Storage(settings.storage, clock=clock)
     storage.ensure_ready()
-    report = IngestReport()
     with ExitStack() as stack:
         client = stack.enter_context(
             ZaptecClient.from_settings(settings.zaptec, accounts=AccountRegistry(), clock=clock)
@@ -207,28 +204,8 @@ def _ingest(  # noqa: PLR0913 - ingest_for's arguments
             clock=clock,
             options=consumer_options(settings.ingest),
         )
-        try:
-            consumer.run(duration_s=duration_s, stop=stop, drain=drain, reason=reason)
-        except SourceRejected:
-            report.outcome = "rejected"
-            raise
-        finally:
-            _fill(report, consumer, sink)
-    return report
-
-
-def _fill(report: IngestReport, consumer: Consumer, sink: OutboxSink) -> None:
-    s = consumer.stats
-    report.messages, report.stored, report.quarantined = s.messages, s.stored, s.quarantined
-    report.batches, report.connects, report.failures, report.renewals = (
-        s.batches,
-        s.connects,
-        s.failures,
-        s.renewals,
-    )
-    report.unknown_chargers = len(sink.unknown_chargers)
-    report.subscriptions = list(s.keys)
-    report.last_error = s.last_error
+        stats = consumer.run(duration_s=duration_s, stop=stop, drain=drain, reason=reason)
+    return IngestReport(**asdict(stats), unknown_chargers=len(sink.unknown_chargers))
 
 
 @dataclass(frozen=True)
@@ -265,8 +242,8 @@ class RenewReport:
     """What the daily renewal did: skipped (and why), or the bounded run's report."""
 
     outcome: str
-    """`renewed`, `failed` (never received within the bound), `skipped-ingest-active`,
-    `skipped-recently-used`, or `rejected`."""
+    """`renewed`, `failed` (never received within the bound), `skipped-ingest-active`, or
+    `skipped-recently-used` (a refused renewal raises `SourceRejected`)."""
     last_activity_at: datetime | None = None
     alert: str | None = None
     ingest: IngestReport | None = None
@@ -305,19 +282,15 @@ def renew_subscription(  # noqa: PLR0913 - keyword-only seams with production de
     if not check.due:
         report.outcome = "skipped-recently-used"
         return report
-    try:
-        report.ingest = ingest_for(
-            sites, settings, duration_s=settings.ingest.renew_max_s, drain=True, reason="renew",
-            clock=clock, connect=connect, on_alert=on_alert,
-        )  # fmt: skip
-    except SourceRejected:
-        report.outcome = "rejected"
-        raise
+    report.ingest = ingest_for(
+        sites, settings, duration_s=settings.ingest.renew_max_s, drain=True, reason="renew",
+        clock=clock, connect=connect, on_alert=on_alert,
+    )  # fmt: skip
     if report.ingest.renewals == 0:
         # Never connected and received within the bound: the subscription was not renewed.
         report.outcome = "failed"
         message = f"renewal failed: {report.ingest.last_error or 'no receive within the bound'}"
         log.warning("%s", message)
         if on_alert is not None:
-            on_alert("renewal-failed", ",".join(report.ingest.subscriptions), message)
+            on_alert("renewal-failed", ",".join(report.ingest.keys), message)
     return report
