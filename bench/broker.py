@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,44 +58,62 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@contextmanager
+def broker_process(data_dir: Path) -> Iterator[tuple[int, int]]:
+    """`python -m zapflow.simulator.broker` in a child process on a free port: yields (pid, port)."""
+    process = subprocess.Popen(  # noqa: S603 - our own module
+        [sys.executable, "-m", "zapflow.simulator.broker", "--port", "0", "--data-dir", str(data_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None  # noqa: S101 - piped above
+        yield process.pid, int(process.stdout.readline().split()[1])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+
+def client(port: int) -> ServiceBusClient:
+    """The SDK client for the local broker on `port` (demo key)."""
+    return ServiceBusClient.from_connection_string(
+        connection_string("127.0.0.1", port, "zapflow-sim", "zapflow-sim-sas-key")
+    )
+
+
+def publish(port: int, bodies: Sequence[str | bytes]) -> None:
+    """Send `bodies` to the topic in batches of 500."""
+    with client(port) as sb, sb.get_topic_sender(TOPIC) as sender:
+        for start in range(0, len(bodies), 500):
+            out = sender.create_message_batch()
+            for body in bodies[start : start + 500]:
+                out.add_message(ServiceBusMessage(body))
+            sender.send_messages(out)
+
+
 def bench_broker(messages: int = 20_000, batch: int = 100) -> BrokerBench:
     """Publish `messages`, then time receive + complete of all of them (broker in a child process)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        process = subprocess.Popen(  # noqa: S603 - our own module
-            [sys.executable, "-m", "zapflow.simulator.broker", "--port", "0", "--data-dir", tmp],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert process.stdout is not None  # noqa: S101 - piped above
-            port = int(process.stdout.readline().split()[1])
-            conn = connection_string("127.0.0.1", port, "zapflow-sim", "zapflow-sim-sas-key")
-            with ServiceBusClient.from_connection_string(conn) as client:
-                with client.get_topic_sender(TOPIC) as sender:
-                    for start in range(0, messages, 500):
-                        out = sender.create_message_batch()
-                        for i in range(start, min(start + 500, messages)):
-                            out.add_message(ServiceBusMessage(f'{{"i":{i},"ValueAsString":"10969.104"}}'))
-                        sender.send_messages(out)
-                with client.get_subscription_receiver(TOPIC, SUBSCRIPTION, prefetch_count=batch) as receiver:
-                    broker_before = _cpu_s(process.pid)
-                    client_before = time.process_time()
-                    started = time.perf_counter()
-                    done = 0
-                    while done < messages:
-                        got = receiver.receive_messages(max_message_count=batch, max_wait_time=5)
-                        if not got:
-                            break
-                        for message in got:
-                            receiver.complete_message(message)
-                        done += len(got)
-                    seconds = time.perf_counter() - started
-                    client_cpu = time.process_time() - client_before
-                    broker_cpu = _cpu_s(process.pid) - broker_before
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.communicate(timeout=30)
+    with tempfile.TemporaryDirectory() as tmp, broker_process(Path(tmp)) as (pid, port):
+        publish(port, [f'{{"i":{i},"ValueAsString":"10969.104"}}' for i in range(messages)])
+        with (
+            client(port) as sb,
+            sb.get_subscription_receiver(TOPIC, SUBSCRIPTION, prefetch_count=batch) as receiver,
+        ):
+            broker_before = _cpu_s(pid)
+            client_before = time.process_time()
+            started = time.perf_counter()
+            done = 0
+            while done < messages:
+                got = receiver.receive_messages(max_message_count=batch, max_wait_time=5)
+                if not got:
+                    break
+                for message in got:
+                    receiver.complete_message(message)
+                done += len(got)
+            seconds = time.perf_counter() - started
+            client_cpu = time.process_time() - client_before
+            broker_cpu = _cpu_s(pid) - broker_before
     if done != messages:
         msg = f"received {done} of {messages} messages"
         raise RuntimeError(msg)

@@ -8,8 +8,6 @@ client, prefetch and batch size; the two rates are measured side by side in one 
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -18,33 +16,23 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
-from pydantic import SecretStr
-
+from bench.broker import broker_process, publish
 from storage import Storage
 from zapflow.clock import SYSTEM_CLOCK
 from zapflow.domain.models import ConnectionDetails
+from zapflow.ingest.demo import local_broker_details
 from zapflow.ingest.sink import OutboxSink
 from zapflow.servicebus import Consumer, ConsumerOptions, ReceivedMessage
 from zapflow.servicebus.azure import AzureEventSource, AzureOptions
-from zapflow.simulator.broker import connection_string, encode_nbfx
+from zapflow.simulator.broker import encode_nbfx
+from zapflow.simulator.cloud import BrokerEndpoint
 from zapflow.zaptec.bus import event_from_body
 
-ROOT = Path(__file__).resolve().parents[1]
 BATCH = 100
 
 
 def _details(port: int) -> ConnectionDetails:
-    return ConnectionDetails(
-        connection_type=0,
-        host="127.0.0.1",
-        port=port,
-        use_ssl=False,
-        username="zapflow-sim",
-        password=SecretStr("zapflow-sim-sas-key"),
-        topic="zapflow-sim",
-        subscription="default",
-    )
+    return local_broker_details(BrokerEndpoint(port=port))
 
 
 def _body(i: int) -> bytes:
@@ -62,16 +50,7 @@ def _body(i: int) -> bytes:
 
 
 def _publish(port: int, messages: int) -> None:
-    conn = connection_string("127.0.0.1", port, "zapflow-sim", "zapflow-sim-sas-key")
-    with (
-        ServiceBusClient.from_connection_string(conn) as client,
-        client.get_topic_sender("zapflow-sim") as sender,
-    ):
-        for start in range(0, messages, 500):
-            batch = sender.create_message_batch()
-            for i in range(start, min(start + 500, messages)):
-                batch.add_message(ServiceBusMessage(_body(i)))
-            sender.send_messages(batch)
+    publish(port, [_body(i) for i in range(messages)])
 
 
 def _raw(port: int, messages: int) -> float:
@@ -136,23 +115,11 @@ def _ingest(port: int, messages: int, data_dir: Path) -> float:
 
 def bench_ingest(messages: int = 10_000) -> tuple[float, float]:
     """(ingest msg/s, raw msg/s) measured in one run against one broker process."""
-    with tempfile.TemporaryDirectory() as tmp:
-        process = subprocess.Popen(  # noqa: S603 - our own module
-            [sys.executable, "-m", "zapflow.simulator.broker", "--port", "0", "--data-dir", f"{tmp}/broker"],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert process.stdout is not None  # noqa: S101 - piped above
-            port = int(process.stdout.readline().split()[1])
-            _publish(port, messages)
-            raw_s = _raw(port, messages)
-            _publish(port, messages)
-            ingest_s = _ingest(port, messages, Path(tmp) / "data")
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.communicate(timeout=30)
+    with tempfile.TemporaryDirectory() as tmp, broker_process(Path(tmp) / "broker") as (_pid, port):
+        _publish(port, messages)
+        raw_s = _raw(port, messages)
+        _publish(port, messages)
+        ingest_s = _ingest(port, messages, Path(tmp) / "data")
     return messages / ingest_s, messages / raw_s
 
 

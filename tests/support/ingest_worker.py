@@ -13,28 +13,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from storage import Storage
 from zapflow.clock import FakeClock
 from zapflow.domain.models import ConnectionDetails
+from zapflow.ingest.demo import local_broker_details
 from zapflow.ingest.sink import OutboxSink
 from zapflow.servicebus import Consumer, ConsumerOptions, ReceivedMessage
 from zapflow.servicebus.azure import AzureEventSource
+from zapflow.simulator.cloud import BrokerEndpoint
 
 
 def local_details(port: int) -> ConnectionDetails:
-    """The simulator's broker endpoint (plain AMQP, demo key)."""
-    return ConnectionDetails(
-        connection_type=0,
-        host="127.0.0.1",
-        port=port,
-        use_ssl=False,
-        username="zapflow-sim",
-        password=SecretStr("zapflow-sim-sas-key"),
-        topic="zapflow-sim",
-        subscription="default",
-    )
+    """The simulator's broker endpoint on `port` (plain AMQP, demo key)."""
+    return local_broker_details(BrokerEndpoint(port=port))
 
 
 class DyingSink(OutboxSink):

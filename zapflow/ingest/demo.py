@@ -26,9 +26,23 @@ from zapflow.servicebus.azure import AzureEventSource
 from zapflow.simulator.broker import Broker, BrokerEventSink, attach_broker
 from zapflow.simulator.cloud import BrokerEndpoint, SimulatedCloud
 
-__all__ = ["DemoIngest"]
+__all__ = ["DemoIngest", "local_broker_details"]
 
 _SETTLE_TIMEOUT_S = 60.0
+
+
+def local_broker_details(endpoint: BrokerEndpoint) -> ConnectionDetails:
+    """What the simulator's connection-details endpoints hand out for `endpoint`, as the domain model."""
+    return ConnectionDetails(
+        connection_type=0,
+        host=endpoint.host,
+        port=endpoint.port,
+        use_ssl=endpoint.use_ssl,
+        username=endpoint.username,
+        password=SecretStr(endpoint.password),
+        topic=endpoint.topic,
+        subscription=endpoint.subscription,
+    )
 
 
 class DemoIngest:
@@ -50,16 +64,7 @@ class DemoIngest:
         self.broker = attach_broker(cloud, self.sink, data_dir=Path(self._tmp.name)).start()
         endpoint = cloud.broker
         self._path = f"{endpoint.topic}/Subscriptions/{endpoint.subscription}"
-        details = ConnectionDetails(
-            connection_type=0,
-            host=endpoint.host,
-            port=endpoint.port,
-            use_ssl=endpoint.use_ssl,
-            username=endpoint.username,
-            password=SecretStr(endpoint.password),
-            topic=endpoint.topic,
-            subscription=endpoint.subscription,
-        )
+        details = local_broker_details(endpoint)
         chargers = {c.charger_id: c.installation_id for c in cloud.world.chargers.values()}
         sink = OutboxSink(storage, chargers=chargers, clock=clock)
         # Merge only at the end: the ticks read pending outbox rows, and one merger is enough.
