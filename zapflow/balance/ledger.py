@@ -166,19 +166,18 @@ class Ledger:
         )
         return rows is not None and bool(rows) and rows[0]["n"] > 0
 
-    def ingest_live(self, since: datetime) -> bool:
-        """True when a Service Bus subscription was received from at or after `since`."""
-        rows = self._rows(
-            "SELECT count(*) AS n FROM subscriptions WHERE last_activity_at >= $since", {"since": since}
-        )
-        return rows is not None and bool(rows) and rows[0]["n"] > 0
+    def streamed_chargers(
+        self, charger_ids: Sequence[str], *, live_since: datetime, seen_since: datetime
+    ) -> set[str]:
+        """Of these chargers, those seen since `seen_since` on a subscription active since `live_since`.
 
-    def streamed_chargers(self, charger_ids: Sequence[str], since: datetime) -> set[str]:
-        """Which of these chargers the Service Bus subscription carried at or after `since`."""
+        Their ingested state is current: events arrive only when a value changes.
+        """
         rows = self._rows(
-            "SELECT DISTINCT charger_id FROM subscription_chargers "
-            "WHERE last_seen_at >= $since AND list_contains($chargers, charger_id)",
-            {"since": since, "chargers": list(charger_ids)},
+            "SELECT DISTINCT c.charger_id FROM subscription_chargers c "
+            "JOIN subscriptions s USING (subscription_key) WHERE s.last_activity_at >= $live AND c.last_seen_at >= $seen "
+            "AND list_contains($chargers, c.charger_id)",
+            {"live": live_since, "seen": seen_since, "chargers": list(charger_ids)},
         )
         return {r["charger_id"] for r in rows or []}
 

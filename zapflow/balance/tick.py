@@ -330,12 +330,11 @@ class _Tick:
         models = {c["charger_id"]: c for c in chargers}
         # Events arrive only when a value changes, so their age says nothing; a live ingest run
         # whose subscription carries every one of these chargers does.
-        streaming = bool(ids) and self.ledger.ingest_live(
-            self.now - timedelta(seconds=self.services.ingest_live_s)
-        )
-        if streaming:
-            since = self.now - timedelta(days=_STREAMED_WITHIN_DAYS)
-            streaming = self.ledger.streamed_chargers(ids, since) >= set(ids)
+        streaming = bool(ids) and self.ledger.streamed_chargers(
+            ids,
+            live_since=self.now - timedelta(seconds=self.services.ingest_live_s),
+            seen_since=self.now - timedelta(days=_STREAMED_WITHIN_DAYS),
+        ) >= set(ids)
         fresh_polls = all(cid in freshest and freshest[cid] >= limit for cid in ids)
         if ids and (streaming or fresh_polls):
             self.state_source = "events" if streaming else "local"
