@@ -175,7 +175,8 @@ class Ledger:
         """
         rows = self._rows(
             "SELECT DISTINCT c.charger_id FROM subscription_chargers c "
-            "JOIN subscriptions s USING (subscription_key) WHERE s.last_activity_at >= $live AND c.last_seen_at >= $seen "
+            "JOIN subscriptions s USING (subscription_key) "
+            "WHERE s.last_activity_at >= $live AND c.last_seen_at >= $seen "
             "AND list_contains($chargers, c.charger_id)",
             {"live": live_since, "seen": seen_since, "chargers": list(charger_ids)},
         )
