@@ -7,8 +7,10 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 
 import pytest
+from azure.servicebus.amqp import AmqpMessageBodyType
 from pydantic import SecretStr
 
 from zapflow.clock import FakeClock
@@ -21,6 +23,7 @@ from zapflow.servicebus import (
     SourceUnavailable,
     subscription_key,
 )
+from zapflow.servicebus.azure import message_body
 
 DETAILS = ConnectionDetails(
     connection_type=0,
@@ -245,3 +248,19 @@ def test_reconnects_with_fresh_details_when_they_are_due() -> None:
     assert sink.renewals == ["start", "refresh", "refresh", "refresh"]
     assert sink.refreshes == 4
     assert "sas-key" not in repr(DETAILS)
+
+
+@pytest.mark.parametrize(
+    ("body_type", "body", "expected"),
+    [
+        (AmqpMessageBodyType.DATA, iter([b'{"a":', b"1}"]), b'{"a":1}'),
+        (AmqpMessageBodyType.VALUE, "plain text", b"plain text"),
+        (AmqpMessageBodyType.VALUE, {"k": 1}, b'{"k": 1}'),
+        (AmqpMessageBodyType.SEQUENCE, iter([[1, 2], ["x"]]), b'[[1, 2], ["x"]]'),
+    ],
+)
+def test_every_amqp_body_kind_becomes_bytes(
+    body_type: AmqpMessageBodyType, body: object, expected: bytes
+) -> None:
+    """Data joined; value and sequence bodies (other publishers) become bytes, so they reach the quarantine."""
+    assert message_body(SimpleNamespace(body_type=body_type, body=body)) == expected

@@ -28,7 +28,7 @@ from azure.servicebus.exceptions import (
 from zapflow.domain.models import ConnectionDetails
 from zapflow.servicebus.source import ReceivedMessage, SourceRejected, SourceUnavailable, subscription_key
 
-__all__ = ["AzureEventSource", "AzureOptions", "connection_string"]
+__all__ = ["AzureEventSource", "AzureOptions", "connection_string", "message_body"]
 
 log = logging.getLogger("zapflow.servicebus")
 _SAS_KEY = re.compile(r"(?i)(SharedAccessKey=)[^;\s]+")
@@ -98,7 +98,7 @@ class AzureEventSource:
             )
         return [
             ReceivedMessage(
-                body=_body(m),
+                body=message_body(m),
                 sequence_number=m.sequence_number,
                 message_id=m.message_id,
                 enqueued_at=m.enqueued_time_utc,
@@ -153,12 +153,14 @@ class AzureEventSource:
             raise SourceUnavailable(msg) from None
 
 
-def _body(message: Any) -> bytes:  # noqa: ANN401 - the SDK's message type
+def message_body(message: Any) -> bytes:  # noqa: ANN401 - the SDK's message type
     """The body bytes: data sections joined; a value body (some publishers) as its text or JSON."""
     body_type = message.body_type
     if body_type == AmqpMessageBodyType.DATA:
         return b"".join(message.body)
     value = message.body
+    if body_type == AmqpMessageBodyType.SEQUENCE:
+        value = list(value)  # a generator of lists; materialised so it reaches the quarantine as JSON
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
