@@ -262,5 +262,5 @@ def test_reconnects_with_fresh_details_when_they_are_due() -> None:
 def test_every_amqp_body_kind_becomes_bytes(
     body_type: AmqpMessageBodyType, body: object, expected: bytes
 ) -> None:
-    """Data joined; value and sequence bodies (other publishers) become bytes, so they reach the quarantine."""
+    """Data joined; value and sequence bodies (other publishers) become bytes and so reach the quarantine."""
     assert message_body(SimpleNamespace(body_type=body_type, body=body)) == expected
