@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 from pathlib import Path
 
@@ -42,6 +43,10 @@ def test_demo_refuses_an_unknown_mode_and_a_foreign_data_dir(tmp_path: Path) -> 
     assert refused.exit_code == 2
     assert "more than demo data" in refused.output
     assert (tmp_path / "precious.txt").exists()
+    # The refused demo must leave nothing to clean up implicitly (a leaked broker temp dir once
+    # surfaced as a ResourceWarning in whichever later test the garbage collector ran in).
+    del refused
+    gc.collect()
 
 
 def test_inspect_without_credentials_is_a_clear_error(

@@ -138,26 +138,28 @@ def run_demo(  # noqa: PLR0913 - the demo's options, keyword-only
     started = time.perf_counter()
     with served(chosen, sink=beside.sink if beside else None) as (cloud, base_url):
         site = site_for(chosen, cloud, base_url, mode=mode)
-        if beside is not None:
-            beside.start(cloud, storage, SimDriver(cloud))
-        console.print(f"[bold]zapflow demo[/]: {chosen.name} ({chosen.description})")
-        console.print(f"  simulated Zaptec cloud on {base_url}, policy {mode.value}, {ticks} ticks of 15 min")
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
-            task = progress.add_task("ticks", total=ticks)
+        try:
+            if beside is not None:
+                beside.start(cloud, storage, SimDriver(cloud))
+            console.print(f"[bold]zapflow demo[/]: {chosen.name} ({chosen.description})")
+            console.print(
+                f"  simulated Zaptec cloud on {base_url}, policy {mode.value}, {ticks} ticks of 15 min"
+            )
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,
+            ) as progress:
+                task = progress.add_task("ticks", total=ticks)
 
-            def on_tick(_index: int, report: TickReport) -> None:
-                at = report.scheduled_at.strftime("%H:%M")
-                label = report.reason or report.status
-                progress.update(task, advance=1, description=f"{at} UTC {label:<22}")
+                def on_tick(_index: int, report: TickReport) -> None:
+                    at = report.scheduled_at.strftime("%H:%M")
+                    label = report.reason or report.status
+                    progress.update(task, advance=1, description=f"{at} UTC {label:<22}")
 
-            try:
                 result = run_day(
                     cloud,
                     base_url,
@@ -167,10 +169,12 @@ def run_demo(  # noqa: PLR0913 - the demo's options, keyword-only
                     on_tick=on_tick,
                     before_tick=beside.settle if beside else None,
                 )
-            finally:
-                if beside is not None:
-                    beside.settle()
-                    beside.close()
+            if beside is not None:
+                beside.settle()
+        finally:
+            # Also when a tick or the settle fails: the consumer thread and the broker must not outlive it.
+            if beside is not None:
+                beside.close()
     wall_s = time.perf_counter() - started
     table = Table(title=f"{chosen.name}, {mode.value}: {ticks} ticks in {wall_s:.0f} s")
     table.add_column("figure")

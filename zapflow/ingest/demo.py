@@ -51,7 +51,7 @@ class DemoIngest:
     def __init__(self) -> None:
         self.sink = BrokerEventSink(BrokerEndpoint().topic)
         """The world's event sink: give it to `build` (it publishes to the broker once attached)."""
-        self._tmp = tempfile.TemporaryDirectory(prefix="zapflow-demo-broker-")
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.broker: Broker | None = None
         self.consumer: Consumer | None = None
         self._path = ""
@@ -61,6 +61,8 @@ class DemoIngest:
 
     def start(self, cloud: SimulatedCloud, storage: Storage, clock: Clock) -> None:
         """Attach a broker to `cloud` and start consuming into `storage`."""
+        # Made here, not in __init__, so a demo that fails before starting leaves nothing behind.
+        self._tmp = tempfile.TemporaryDirectory(prefix="zapflow-demo-broker-")
         self.broker = attach_broker(cloud, self.sink, data_dir=Path(self._tmp.name)).start()
         endpoint = cloud.broker
         self._path = f"{endpoint.topic}/Subscriptions/{endpoint.subscription}"
@@ -106,10 +108,14 @@ class DemoIngest:
         }
 
     def close(self) -> None:
-        """Stop the consumer (its final flush merges), then the broker."""
+        """Stop the consumer (its final flush merges), then the broker; safe to call more than once."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
+            self._thread = None
         if self.broker is not None:
             self.broker.stop()
-        self._tmp.cleanup()
+            self.broker = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
