@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from tests.support.processes import ROOT
 from zapflow.balance.tick import TickReport, TickRequest, run_tick
 from zapflow.balance.wiring import services_for
 from zapflow.clock import FakeClock
+from zapflow.domain.models import ConnectionDetails
 from zapflow.ingest import OutboxSink, ingest_for, renew_subscription
 from zapflow.servicebus import Consumer, ConsumerOptions, ReceivedMessage, SourceRejected
 from zapflow.servicebus.azure import AzureEventSource
@@ -250,6 +252,56 @@ def _until(condition: Callable[[], bool], timeout_s: float = 120.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+class _TermWhenEmpty:
+    """The real source; once a receive comes back empty (all drained) it SIGTERMs its own process."""
+
+    def __init__(self, inner: AzureEventSource) -> None:
+        self.inner = inner
+        self.signalled = False
+
+    def receive(self, max_messages: int, max_wait_s: float) -> list[ReceivedMessage]:
+        got = self.inner.receive(max_messages, max_wait_s)
+        if not got and not self.signalled:
+            self.signalled = True
+            os.kill(os.getpid(), signal.SIGTERM)  # as `prefect` or systemd stopping the run would
+        return got
+
+    def complete(self, messages: Sequence[ReceivedMessage]) -> None:
+        self.inner.complete(messages)
+
+    def abandon(self, messages: Sequence[ReceivedMessage]) -> None:
+        self.inner.abandon(messages)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_sigterm_ends_a_stream_run_cleanly_with_everything_stored_and_merged(tmp_path: Path) -> None:
+    """A run without end (no drain, an hour on a clock that does not move) stops on SIGTERM.
+
+    The report comes back, every message is completed and merged, and the process's own SIGTERM
+    handler is back in place.
+    """
+    with ingest_rig(tmp_path, faults=FAULTS) as rig:
+        rig.cloud.step(900)
+        published = rig.pending()
+        sources: list[_TermWhenEmpty] = []
+
+        def connect(details: ConnectionDetails) -> _TermWhenEmpty:
+            sources.append(_TermWhenEmpty(AzureEventSource(details)))
+            return sources[-1]
+
+        before = signal.getsignal(signal.SIGTERM)
+        report = ingest_for([rig.site], rig.settings, duration_s=3600, clock=rig.clock, connect=connect)
+
+        assert [s.signalled for s in sources] == [True]  # one connection, ended by the signal
+        assert signal.getsignal(signal.SIGTERM) is before
+        assert report.messages == published
+        assert report.failures == 0
+        _stored_once(rig)
+        assert not rig.storage.outbox.pending().get("charger_events")  # the final flush merged
 
 
 def test_the_tick_reads_ingested_state_while_ingest_is_live_and_polls_otherwise(tmp_path: Path) -> None:
