@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +31,9 @@ from zapflow.ingest import OutboxSink, ingest_for, renew_subscription
 from zapflow.servicebus import Consumer, ConsumerOptions, ReceivedMessage, SourceRejected
 from zapflow.servicebus.azure import AzureEventSource
 from zapflow.simulator.broker import PublishFaults, encode_nbfx
+from zapflow.simulator.devices import Model
+from zapflow.simulator.scenarios import Scenario, scenario
+from zapflow.simulator.world import ChargerSpec
 
 DAY_S = 86_400.0
 FOREIGN = {
@@ -334,3 +338,55 @@ def test_the_tick_reads_ingested_state_while_ingest_is_live_and_polls_otherwise(
         Storage.at(rig.data_dir).read("SELECT state_source FROM ticks ORDER BY scheduled_at").to_pylist()
     )
     assert [r["state_source"] for r in recorded] == ["poll", "events", "poll"]
+
+
+def _home_and_cabin() -> Scenario:
+    """sunny-day plus a second installation (same sun and fuse) with a charger of its own."""
+    base = scenario("sunny-day")
+    cabin = replace(
+        base.installations[0], name="Cabin", chargers=(ChargerSpec(name="Cabin Go", model=Model.GO),)
+    )
+    return replace(
+        base, installations=(base.installations[0], cabin), sites={**base.sites, "Cabin": base.sites["Home"]}
+    )
+
+
+def test_legacy_fallback_drains_one_subscription_per_installation(tmp_path: Path) -> None:
+    """User group without messaging: each installation's legacy subscription gets a consumer of its own."""
+    with ingest_rig(tmp_path, chosen=_home_and_cabin(), legacy=True) as rig:
+        rig.cloud.step(900)
+        legacy = [rig.cloud.legacy_subscription(s.installation_id) for s in rig.sites]
+        assert len(set(legacy)) == 2
+        published = rig.pending(legacy[0])
+        assert published > 0
+        assert rig.pending(legacy[1]) == published  # the local broker fans every event out
+
+        report = ingest_for(rig.sites, rig.settings, duration_s=600, drain=True, clock=rig.clock)
+
+        assert (report.feeds, report.feeds_renewed) == (2, 2)
+        assert sorted(report.keys) == sorted(f"127.0.0.1/zapflow-sim/{name}" for name in legacy)
+        assert report.messages == 2 * published
+        assert [rig.pending(name) for name in legacy] == [0, 0]
+        installations = rig.rows(
+            "SELECT installation_id, bool_and(known_installation) AS known FROM charger_events "
+            "GROUP BY ALL ORDER BY installation_id"
+        )
+        ids = sorted(s.installation_id for s in rig.sites)
+        assert installations == [{"installation_id": i, "known": True} for i in ids]
+        distinct = {(e["ChargerId"], e["StateId"], e["Timestamp"]) for e in rig.recorder.events}
+        assert rig.rows("SELECT count(*) AS n FROM charger_events") == [{"n": len(distinct)}]
+        keys = rig.rows("SELECT subscription_key FROM subscriptions ORDER BY ALL")
+        assert keys == [{"subscription_key": k} for k in sorted(report.keys)]
+
+
+def test_legacy_feed_refused_for_one_installation_ends_the_whole_run(tmp_path: Path) -> None:
+    """403 on one installation's legacy details: the run stops every feed and fails with the reason."""
+    chosen = _home_and_cabin()
+    cabin = replace(chosen.installations[1], user_roles=1)  # a plain user: no messaging details
+    with ingest_rig(
+        tmp_path, chosen=replace(chosen, installations=(chosen.installations[0], cabin)), legacy=True
+    ) as rig:
+        rig.cloud.step(300)
+        with pytest.raises(SourceRejected, match=f"installation {rig.sites[1].installation_id}"):
+            ingest_for(rig.sites, rig.settings, duration_s=3600, clock=rig.clock)
+        assert not [t.name for t in threading.enumerate() if t.name.startswith("zapflow-ingest")]

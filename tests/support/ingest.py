@@ -20,7 +20,7 @@ from zapflow.domain.policy import PolicyMode
 from zapflow.settings import AppSettings, IngestSettings, StorageSettings, ZaptecSettings
 from zapflow.simulator.broker import Broker, BrokerConfig, BrokerEventSink, PublishFaults, attach_broker
 from zapflow.simulator.cloud import SimulatedCloud
-from zapflow.simulator.scenarios import build, scenario
+from zapflow.simulator.scenarios import Scenario, build, scenario
 from zapflow.simulator.server import SimulatorServer
 from zapflow.sites import SiteConfig
 
@@ -52,6 +52,9 @@ class IngestRig:
     recorder: RecordingSink
     data_dir: Path
     site: SiteConfig
+    """The first installation's."""
+    sites: list[SiteConfig] = field(default_factory=list)
+    """Every installation's."""
     clock: FakeClock = field(default_factory=FakeClock)
     ingest: dict[str, Any] = field(default_factory=dict)
 
@@ -83,9 +86,9 @@ class IngestRig:
         """Query the ledger (pending rows included)."""
         return self.storage.read(sql, params).to_pylist()
 
-    def pending(self) -> int:
+    def pending(self, subscription: str = "default") -> int:
         """Messages still in the subscription (available or locked)."""
-        stats = self.broker.stats(SUBSCRIPTION_PATH)
+        stats = self.broker.stats(f"zapflow-sim/Subscriptions/{subscription}")
         return stats.available + stats.locked
 
     def dead_letters(self) -> int:
@@ -95,20 +98,28 @@ class IngestRig:
 
 
 @contextmanager
-def ingest_rig(
+def ingest_rig(  # noqa: PLR0913 - the rig's knobs, keyword-only
     data_dir: Path,
     *,
     faults: PublishFaults | None = None,
     name: str = "sunny-day",
+    chosen: Scenario | None = None,
     lock_duration_s: float = 30.0,
     broker_clock: FakeClock | None = None,
+    legacy: bool = False,
 ) -> Iterator[IngestRig]:
-    """The rig, running until the block ends; `broker_clock` gives the broker its own idle clock."""
+    """The rig, running until the block ends; `broker_clock` gives the broker its own idle clock.
+
+    `legacy`: the user group has no messaging, and each installation's (legacy) details name a
+    subscription of its own; the world's events reach every subscription of the topic.
+    """
     broker_sink = BrokerEventSink("zapflow-sim", faults=faults)
     recorder = RecordingSink(broker_sink)
-    chosen = scenario(name)
+    chosen = chosen or scenario(name)
     wall = broker_clock or FakeClock()  # the cloud's rate limit refills on it
     cloud = build(chosen, wall=wall, sink=recorder)
+    cloud.user_group_messaging = not legacy
+    cloud.legacy_subscription_per_installation = legacy
     if broker_clock is None:
         broker = attach_broker(
             cloud, broker_sink, data_dir=data_dir / "broker", lock_duration_s=lock_duration_s
@@ -119,15 +130,18 @@ def ingest_rig(
             data_dir=data_dir / "broker",
             key_name=endpoint.username,
             key=endpoint.password,
-            topics={endpoint.topic: (endpoint.subscription,)},
+            topics={endpoint.topic: cloud.subscriptions()},
             lock_duration_s=lock_duration_s,
         )
         broker = Broker(config, clock=broker_clock)
         cloud.broker = dataclasses.replace(endpoint, host=broker.host, port=broker.port, use_ssl=False)
         broker_sink.bind(broker)
     with broker, SimulatorServer(cloud) as server:
-        site = site_for(chosen, cloud, server.base_url, mode=PolicyMode.SOLAR)
-        yield IngestRig(cloud, broker, server, recorder, data_dir / "data", site, clock=wall)
+        sites = [
+            site_for(chosen, cloud, server.base_url, mode=PolicyMode.SOLAR, name=i.name)
+            for i in chosen.installations
+        ]
+        yield IngestRig(cloud, broker, server, recorder, data_dir / "data", sites[0], sites=sites, clock=wall)
 
 
 def newest_per_key(events: list[dict[str, Any]]) -> dict[tuple[str, int], str | None]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -24,7 +24,9 @@ from zapflow.servicebus import (
     Consumer,
     ConsumerOptions,
     ConsumerStats,
+    EventSink,
     EventSource,
+    ReceivedMessage,
     SourceRejected,
     SourceUnavailable,
 )
@@ -35,9 +37,10 @@ from zapflow.zaptec.client import AccountRegistry
 from zapflow.zaptec.errors import NotFound, PermanentError, ZaptecError
 
 __all__ = [
+    "Feed",
     "IngestReport",
     "RenewReport",
-    "details_provider",
+    "feeds_for",
     "ingest_for",
     "renew_subscription",
     "renewal_due",
@@ -45,6 +48,7 @@ __all__ = [
 
 log = logging.getLogger("zapflow.ingest")
 Connect = Callable[[ConnectionDetails], EventSource]
+_JOIN_SLICE_S = 0.5
 
 
 @dataclass
@@ -53,50 +57,101 @@ class IngestReport(ConsumerStats):
 
     unknown_chargers: int = 0
     """Chargers outside the configured installations whose events were stored (flagged)."""
+    feeds: int = 1
+    """Subscriptions drained: 1 (user group) or one per installation (legacy)."""
+    feeds_renewed: int = 0
+    """Feeds that connected and received at least once (a renewal needs every one)."""
+
+    @classmethod
+    def combined(cls, per_feed: list[ConsumerStats]) -> IngestReport:
+        """The feeds' counts added up."""
+        report = cls(feeds=len(per_feed))
+        for stats in per_feed:
+            for name in ("messages", "stored", "quarantined", "batches", "connects", "failures", "renewals"):
+                setattr(report, name, getattr(report, name) + getattr(stats, name))
+            report.waited_s += stats.waited_s
+            report.last_error = report.last_error or stats.last_error
+            report.keys += [k for k in stats.keys if k not in report.keys]
+            report.feeds_renewed += stats.renewals > 0
+        return report
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (the flow's return value)."""
         return asdict(self)
 
 
-def details_provider(
-    client: ZaptecClient, *, user_group_id: str | None, installation_ids: list[str]
-) -> Callable[[], ConnectionDetails]:
-    """Connection details: the user group's; else (or when it has none) the legacy per-installation ones.
+@dataclass(frozen=True)
+class Feed:
+    """One subscription to drain: where its connection details come from (asked at every connect)."""
 
-    Zaptec API failures become `SourceRejected` (403, 401, no subscription: retrying cannot help)
-    or `SourceUnavailable` (the consumer reconnects later and asks again).
+    label: str
+    details: Callable[[], ConnectionDetails]
+
+
+def _fetcher(label: str, fetch: Callable[[], ConnectionDetails]) -> Callable[[], ConnectionDetails]:
+    """`fetch`, its Zaptec API failures translated for the consumer.
+
+    `SourceRejected` for 403, 401 or no subscription (retrying cannot help); `SourceUnavailable`
+    otherwise (the consumer reconnects later and asks again).
     """
 
-    def fetch() -> ConnectionDetails:
+    def details() -> ConnectionDetails:
         try:
-            if user_group_id:
-                try:
-                    return client.get_user_group_connection_details(user_group_id)
-                except NotFound:
-                    if not installation_ids:
-                        raise
-                    log.warning(
-                        "user group %s has no messaging; trying the per-installation endpoint", user_group_id
-                    )
-            if not installation_ids:
-                msg = "no user group id (ZAPFLOW_ZAPTEC_USER_GROUP_ID) and no installation to ask for details"
-                raise SourceRejected(msg)
-            if len(installation_ids) > 1:
-                log.warning(
-                    "legacy per-installation subscriptions: reading %s only; "
-                    "set ZAPFLOW_ZAPTEC_USER_GROUP_ID to receive every installation's events",
-                    installation_ids[0],
-                )
-            return client.get_installation_connection_details(installation_ids[0])
+            return fetch()
         except PermanentError as exc:
-            msg = f"connection details: {type(exc).__name__}: {exc}"
+            msg = f"connection details for {label}: {type(exc).__name__}: {exc}"
             raise SourceRejected(msg) from None
         except ZaptecError as exc:
-            msg = f"connection details: {type(exc).__name__}: {exc}"
+            msg = f"connection details for {label}: {type(exc).__name__}: {exc}"
             raise SourceUnavailable(msg) from None
 
-    return fetch
+    return details
+
+
+def feeds_for(client: ZaptecClient, *, user_group_id: str | None, installation_ids: list[str]) -> list[Feed]:
+    """The user group's subscription, else one legacy subscription per configured installation.
+
+    Legacy is used when no user group is configured or the user group has no messaging (404).
+
+    Raises `SourceRejected` when there is nothing to ask (no user group and no installation) or the
+    user group refuses access. A user group that cannot be asked right now stays the feed: the
+    consumer retries it with backoff.
+    """
+    if user_group_id:
+        group = Feed(
+            f"user group {user_group_id}",
+            _fetcher(
+                f"user group {user_group_id}",
+                lambda: client.get_user_group_connection_details(user_group_id),
+            ),
+        )
+        try:
+            client.get_user_group_connection_details(user_group_id)
+        except NotFound:
+            if not installation_ids:
+                msg = f"user group {user_group_id} has no Service Bus messaging and no installation is set"
+                raise SourceRejected(msg) from None
+            log.warning(
+                "user group %s has no messaging; reading the legacy per-installation subscriptions",
+                user_group_id,
+            )
+        except PermanentError as exc:
+            msg = f"connection details for user group {user_group_id}: {type(exc).__name__}: {exc}"
+            raise SourceRejected(msg) from None
+        except ZaptecError:
+            return [group]
+        else:
+            return [group]
+    if not installation_ids:
+        msg = "no user group id (ZAPFLOW_ZAPTEC_USER_GROUP_ID) and no installation to ask for details"
+        raise SourceRejected(msg)
+    return [
+        Feed(
+            f"installation {i}",
+            _fetcher(f"installation {i}", lambda i=i: client.get_installation_connection_details(i)),  # type: ignore[misc]
+        )
+        for i in installation_ids
+    ]
 
 
 def _azure_connect(settings: IngestSettings) -> Connect:
@@ -193,19 +248,103 @@ def _ingest(  # noqa: PLR0913 - ingest_for's arguments
             silent_after_s=settings.ingest.silent_after_s,
             on_alert=on_alert,
         )
-        consumer = Consumer(
-            details_provider(
-                client,
-                user_group_id=settings.zaptec.user_group_id,
-                installation_ids=[s.installation_id for s in sites],
-            ),
-            connect,
-            sink,
-            clock=clock,
-            options=consumer_options(settings.ingest),
+        feeds = feeds_for(
+            client,
+            user_group_id=settings.zaptec.user_group_id,
+            installation_ids=[s.installation_id for s in sites],
         )
-        stats = consumer.run(duration_s=duration_s, stop=stop, drain=drain, reason=reason)
-    return IngestReport(**asdict(stats), unknown_chargers=len(sink.unknown_chargers))
+        report = _run_feeds(
+            feeds, connect, sink, clock=clock, options=consumer_options(settings.ingest),
+            duration_s=duration_s, stop=stop, drain=drain, reason=reason,
+        )  # fmt: skip
+    report.unknown_chargers = len(sink.unknown_chargers)
+    return report
+
+
+class _LockedSink:
+    """One sink shared by several consumer threads, one call at a time.
+
+    The sink's bookkeeping and its outbox writes are not meant for concurrent use.
+    """
+
+    def __init__(self, inner: EventSink) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+
+    def land(self, key: str, messages: Sequence[ReceivedMessage], *, received_at: datetime) -> int:
+        with self._lock:
+            return self._inner.land(key, messages, received_at=received_at)
+
+    def activity(self, key: str, *, at: datetime, details_refreshed: bool) -> None:
+        with self._lock:
+            self._inner.activity(key, at=at, details_refreshed=details_refreshed)
+
+    def renewal(self, key: str, *, at: datetime, reason: str, outcome: str, received: int) -> None:
+        with self._lock:
+            self._inner.renewal(key, at=at, reason=reason, outcome=outcome, received=received)
+
+    def flush(self, *, at: datetime) -> None:
+        with self._lock:
+            self._inner.flush(at=at)
+
+
+def _run_feeds(  # noqa: PLR0913 - the consumer's arguments, per feed
+    feeds: list[Feed],
+    connect: Connect,
+    sink: EventSink,
+    *,
+    clock: Clock,
+    options: ConsumerOptions,
+    duration_s: float,
+    stop: threading.Event,
+    drain: bool,
+    reason: str,
+) -> IngestReport:
+    """One consumer per feed; several (legacy per-installation) run in threads over one locked sink.
+
+    A permanent failure of any feed stops them all and is raised: the run ends Failed with the
+    reason, as it does with one feed, rather than quietly carrying on with part of the chargers.
+    """
+
+    def run(feed: Feed, shared: EventSink) -> ConsumerStats:
+        consumer = Consumer(feed.details, connect, shared, clock=clock, options=options)
+        try:
+            return consumer.run(duration_s=duration_s, stop=stop, drain=drain, reason=reason)
+        finally:
+            results[feed.label] = consumer.stats
+
+    results: dict[str, ConsumerStats] = {}
+    if len(feeds) == 1:
+        run(feeds[0], sink)
+    else:
+        log.info("ingest: %d feeds (%s)", len(feeds), ", ".join(f.label for f in feeds))
+        locked = _LockedSink(sink)
+        _run_threads(feeds, lambda feed: run(feed, locked), stop)
+    return IngestReport.combined([results[f.label] for f in feeds if f.label in results])
+
+
+def _run_threads(feeds: list[Feed], target: Callable[[Feed], object], stop: threading.Event) -> None:
+    """Run `target(feed)` per feed in threads; the first failure stops the others and is raised."""
+    failures: list[BaseException] = []
+
+    def guarded(feed: Feed) -> None:
+        try:
+            target(feed)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
+            failures.append(exc)
+            stop.set()
+
+    threads = [
+        threading.Thread(target=guarded, args=(f,), name=f"zapflow-ingest-{i}", daemon=True)
+        for i, f in enumerate(feeds)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(timeout=_JOIN_SLICE_S)  # short slices keep the main thread's SIGTERM handler live
+    if failures:
+        raise failures[0]
 
 
 @dataclass(frozen=True)
@@ -286,11 +425,15 @@ def renew_subscription(  # noqa: PLR0913 - keyword-only seams with production de
         sites, settings, duration_s=settings.ingest.renew_max_s, drain=True, reason="renew",
         clock=clock, connect=connect, on_alert=on_alert,
     )  # fmt: skip
-    if report.ingest.renewals == 0:
-        # Never connected and received within the bound: the subscription was not renewed.
+    got = report.ingest
+    if got.feeds_renewed < got.feeds:
+        # A feed never connected and received within the bound: its subscription was not renewed.
         report.outcome = "failed"
-        message = f"renewal failed: {report.ingest.last_error or 'no receive within the bound'}"
+        message = (
+            f"renewal failed for {got.feeds - got.feeds_renewed} of {got.feeds} subscription(s): "
+            f"{got.last_error or 'no receive within the bound'}"
+        )
         log.warning("%s", message)
         if on_alert is not None:
-            on_alert("renewal-failed", ",".join(report.ingest.keys), message)
+            on_alert("renewal-failed", ",".join(got.keys), message)
     return report

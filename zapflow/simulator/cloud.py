@@ -192,6 +192,10 @@ class SimulatedCloud:
         self.broker = broker or BrokerEndpoint()
         self.faults = faults or Faults()
         self.hierarchy_204 = hierarchy_204
+        self.user_group_messaging = True
+        """False: the user group has no Service Bus messaging (its details endpoint answers 404)."""
+        self.legacy_subscription_per_installation = False
+        """True: each installation's legacy details name its own subscription (`<sub>-<id[:8]>`)."""
         self.ledger = Ledger()
         self.lock = threading.RLock()
         self._tokens: dict[str, datetime] = {}
@@ -330,6 +334,8 @@ class SimulatedCloud:
         if len(parts) == 3 and parts[0] == "userGroups" and parts[2] == "messagingConnectionDetails":  # noqa: PLR2004
             if parts[1].lower() != self.account.user_group_id:
                 return httpx.Response(403)
+            if not self.user_group_messaging:
+                return httpx.Response(404)
             return _json(200, self._connection_details())
         return httpx.Response(404)
 
@@ -342,7 +348,8 @@ class SimulatedCloud:
                 return httpx.Response(204)  # Zaptec answers no-access with 204 since 2025-09
             return _json(200, routes.hierarchy(inst, self.world))
         if tail == ["messagingConnectionDetails"] and request.method == "GET":
-            return _json(200, self._connection_details()) if allowed else httpx.Response(403)
+            details = self._connection_details(self.legacy_subscription(inst.installation_id))
+            return _json(200, details) if allowed else httpx.Response(403)
         if tail == ["update"] and request.method == "POST":
             return self._update(request, inst, allowed=allowed)
         return httpx.Response(404)
@@ -421,7 +428,18 @@ class SimulatedCloud:
         )
         return httpx.Response(200)
 
-    def _connection_details(self) -> dict[str, Any]:
+    def legacy_subscription(self, installation_id: str) -> str:
+        """The subscription the installation's legacy details name."""
+        if self.legacy_subscription_per_installation:
+            return f"{self.broker.subscription}-{installation_id[:8]}"
+        return self.broker.subscription
+
+    def subscriptions(self) -> tuple[str, ...]:
+        """Every subscription the details endpoints can name (the broker must hold them all)."""
+        legacy = sorted({self.legacy_subscription(i) for i in self.world.installations})
+        return (self.broker.subscription, *(n for n in legacy if n != self.broker.subscription))
+
+    def _connection_details(self, subscription: str | None = None) -> dict[str, Any]:
         b = self.broker
         return {
             "Type": 0,
@@ -431,7 +449,7 @@ class SimulatedCloud:
             "Username": b.username,
             "Password": b.password,
             "Topic": b.topic,
-            "Subscription": b.subscription,
+            "Subscription": subscription or b.subscription,
         }
 
     def _meter(self, installation_id: str) -> httpx.Response:

@@ -40,7 +40,7 @@ def attach_broker(  # noqa: PLR0913 - where it listens and how locks behave
         port=port,
         key_name=endpoint.username,
         key=endpoint.password,
-        topics={endpoint.topic: (endpoint.subscription,)},
+        topics={endpoint.topic: cloud.subscriptions()},
         lock_duration_s=lock_duration_s,
     )
     broker = Broker(config, clock=_CloudClock(cloud))
