@@ -28,7 +28,7 @@ from zapflow.balance.wiring import services_for
 from zapflow.clock import FakeClock
 from zapflow.domain.models import ConnectionDetails
 from zapflow.ingest import OutboxSink, ingest_for, renew_subscription
-from zapflow.servicebus import Consumer, ConsumerOptions, ReceivedMessage, SourceRejected
+from zapflow.servicebus import Consumer, ConsumerOptions, ReceivedMessage, SourceRejected, SourceUnavailable
 from zapflow.servicebus.azure import AzureEventSource
 from zapflow.simulator.broker import PublishFaults, encode_nbfx
 from zapflow.simulator.devices import Model
@@ -387,6 +387,55 @@ def test_legacy_feed_refused_for_one_installation_ends_the_whole_run(tmp_path: P
         tmp_path, chosen=replace(chosen, installations=(chosen.installations[0], cabin)), legacy=True
     ) as rig:
         rig.cloud.step(300)
-        with pytest.raises(SourceRejected, match=f"installation {rig.sites[1].installation_id}"):
+        # An hour on a clock that does not move: only the refusal stopping every feed ends the run.
+        with pytest.raises(SourceRejected, match=f"installation {rig.sites[1].installation_id}: Forbidden"):
             ingest_for(rig.sites, rig.settings, duration_s=3600, clock=rig.clock)
-        assert not [t.name for t in threading.enumerate() if t.name.startswith("zapflow-ingest")]
+
+
+class _SignalWhenDrained(_TermWhenEmpty):
+    """The real source; sets an event at its first empty receive (instead of signalling)."""
+
+    def __init__(self, inner: AzureEventSource, drained: threading.Event) -> None:
+        super().__init__(inner)
+        self.drained = drained
+
+    def receive(self, max_messages: int, max_wait_s: float) -> list[ReceivedMessage]:
+        got = self.inner.receive(max_messages, max_wait_s)
+        if not got:
+            self.drained.set()
+        return got
+
+
+def test_renewal_fails_when_one_legacy_subscription_cannot_be_reached(tmp_path: Path) -> None:
+    """Two legacy feeds, one unreachable: the renewal is `failed`, and the alert names that one."""
+    with ingest_rig(tmp_path, chosen=_home_and_cabin(), legacy=True) as rig:
+        rig.cloud.step(300)
+        home, cabin = (rig.cloud.legacy_subscription(s.installation_id) for s in rig.sites)
+        drained = threading.Event()
+
+        def connect(details: ConnectionDetails) -> _SignalWhenDrained:
+            if details.subscription == cabin:
+                # Fail only once the home feed is done: the feeds share one fake clock, and this
+                # feed's backoff would otherwise run the clock past the home feed's deadline.
+                assert drained.wait(60)
+                raise SourceUnavailable("connection refused")
+            return _SignalWhenDrained(AzureEventSource(details), drained)
+
+        alerts: list[tuple[str, str, str]] = []
+        report = renew_subscription(
+            rig.sites,
+            rig.settings,
+            ingest_active=False,
+            clock=rig.clock,
+            connect=connect,
+            on_alert=lambda *alert: alerts.append(alert),
+        )
+
+        assert report.outcome == "failed"
+        assert report.ingest is not None
+        assert (report.ingest.feeds, report.ingest.feeds_renewed) == (2, 1)
+        assert [kind for kind, _key, _message in alerts] == ["renewal-failed"]
+        cabin_id = rig.sites[1].installation_id
+        assert f"1 of 2 subscription(s): installation {cabin_id}: connection refused" in alerts[0][2]
+        assert rig.pending(home) == 0
+        assert rig.pending(cabin) > 0

@@ -13,10 +13,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from storage import Storage
@@ -107,6 +110,32 @@ def _runs(platform: Platform, deployment: str) -> list[Any]:
                 deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment]))
             )
         )
+
+
+def _events(platform: Platform, name: str) -> list[dict[str, Any]]:
+    """Stored Prefect events named `name` (the REST API, as the UI's event feed reads them)."""
+    body = {"filter": {"event": {"name": [name]}}, "limit": 200}
+    response = httpx.post(f"{platform.options.api_url}/events/filter", json=body, timeout=30)
+    response.raise_for_status()
+    events: list[dict[str, Any]] = response.json()["events"]
+    return events
+
+
+def _automations_fired(platform: Platform, automation: str) -> list[dict[str, Any]]:
+    """`prefect.automation.triggered` events of the automation named `automation`."""
+    fired = _events(platform, "prefect.automation.triggered")
+    return [e for e in fired if e["resource"].get("prefect.resource.name") == automation]
+
+
+def _post_probe_event(platform: Platform) -> None:
+    event = {
+        "id": str(uuid.uuid4()),
+        "occurred": datetime.now(UTC).isoformat(),
+        "event": "zapflow.test.probe",
+        "resource": {"prefect.resource.id": "zapflow.test.probe"},
+    }
+    response = httpx.post(f"{platform.options.api_url}/events", json=[event], timeout=30)
+    response.raise_for_status()
 
 
 def test_serve_sets_up_pool_deployments_limits_and_automations(platform: Platform) -> None:
@@ -310,8 +339,16 @@ def test_ingest_refused_by_zaptec_ends_failed_and_is_not_restarted(tmp_path: Pat
             what="the refused ingest run to fail",
         )
         assert "403" in (failed[0].state.message or "") or "Forbidden" in (failed[0].state.message or "")
-        time.sleep(15)  # room for a wrong restart to show up (worker polls every 2 s)
-        runs = _runs(served, "ingest")
-        assert [r.state_name for r in runs] == ["Failed"]
+        # No blind wait for a restart that should not come: wait until the automations have seen the
+        # Failed event (the failed-alert automation fired on it), then until an event posted after
+        # that is stored (events are stored in order), and only then look for a restart.
+        alert = f"{AUTOMATION_PREFIX}alert ingest failed"
+        _wait_for(
+            lambda: _automations_fired(served, alert), timeout_s=120, what="the failed-alert automation"
+        )
+        _post_probe_event(served)
+        _wait_for(lambda: _events(served, "zapflow.test.probe"), timeout_s=60, what="the probe event")
+        assert _automations_fired(served, f"{AUTOMATION_PREFIX}restart ingest") == []
+        assert [r.state_name for r in _runs(served, "ingest")] == ["Failed"]
     finally:
         served.stop()

@@ -7,12 +7,13 @@ whatever it receives is stored and completed, never locked and dropped.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +43,7 @@ __all__ = [
     "RenewReport",
     "feeds_for",
     "ingest_for",
+    "plan_feeds",
     "renew_subscription",
     "renewal_due",
 ]
@@ -61,18 +63,24 @@ class IngestReport(ConsumerStats):
     """Subscriptions drained: 1 (user group) or one per installation (legacy)."""
     feeds_renewed: int = 0
     """Feeds that connected and received at least once (a renewal needs every one)."""
+    feeds_failed: list[str] = field(default_factory=list)
+    """`label: last error` of each feed that never connected and received."""
 
     @classmethod
-    def combined(cls, per_feed: list[ConsumerStats]) -> IngestReport:
-        """The feeds' counts added up."""
+    def combined(cls, per_feed: list[tuple[str, ConsumerStats]]) -> IngestReport:
+        """The feeds' counts added up (`waited_s` too, though feeds wait side by side)."""
         report = cls(feeds=len(per_feed))
-        for stats in per_feed:
+        for label, stats in per_feed:
             for name in ("messages", "stored", "quarantined", "batches", "connects", "failures", "renewals"):
                 setattr(report, name, getattr(report, name) + getattr(stats, name))
             report.waited_s += stats.waited_s
-            report.last_error = report.last_error or stats.last_error
             report.keys += [k for k in stats.keys if k not in report.keys]
-            report.feeds_renewed += stats.renewals > 0
+            if stats.renewals > 0:
+                report.feeds_renewed += 1
+            else:
+                report.feeds_failed.append(f"{label}: {stats.last_error or 'no receive within the bound'}")
+        failed_first = [stats for _, stats in per_feed if stats.renewals == 0] + [s for _, s in per_feed]
+        report.last_error = next((s.last_error for s in failed_first if s.last_error), None)
         return report
 
     def as_dict(self) -> dict[str, Any]:
@@ -108,50 +116,110 @@ def _fetcher(label: str, fetch: Callable[[], ConnectionDetails]) -> Callable[[],
     return details
 
 
-def feeds_for(client: ZaptecClient, *, user_group_id: str | None, installation_ids: list[str]) -> list[Feed]:
+def _group_feed(
+    client: ZaptecClient,
+    user_group_id: str,
+    probed: ConnectionDetails,
+    *,
+    fall_back: bool,
+    replan: Callable[[], None] | None,
+) -> Feed:
+    """The user group's feed; its first connect uses the probe's answer (one call fewer per run)."""
+    label = f"user group {user_group_id}"
+    first = [probed]
+
+    def group_details() -> ConnectionDetails:
+        if first:
+            return first.pop()
+        try:
+            return client.get_user_group_connection_details(user_group_id)
+        except NotFound:
+            if not fall_back or replan is None:
+                raise
+            replan()
+            msg = f"{label} no longer has messaging; the next run reads the legacy subscriptions"
+            raise SourceUnavailable(msg) from None
+
+    return Feed(label, _fetcher(label, group_details))
+
+
+def feeds_for(
+    client: ZaptecClient,
+    *,
+    user_group_id: str | None,
+    installation_ids: list[str],
+    replan: Callable[[], None] | None = None,
+) -> list[Feed]:
     """The user group's subscription, else one legacy subscription per configured installation.
 
-    Legacy is used when no user group is configured or the user group has no messaging (404).
-
-    Raises `SourceRejected` when there is nothing to ask (no user group and no installation) or the
-    user group refuses access. A user group that cannot be asked right now stays the feed: the
-    consumer retries it with backoff.
+    Legacy is used when no user group is configured or the user group has no messaging (404); the
+    choice is made once per run, on a clear answer. Raises `SourceRejected` when there is nothing
+    to ask or the user group refuses access, and `SourceUnavailable` when the user group cannot be
+    asked right now (the caller retries: guessing could pick the wrong model for the whole run).
+    A user group that starts answering 404 later calls `replan` (the run should end, so the next
+    one chooses again) when installations are configured to fall back to.
     """
     if user_group_id:
-        group = Feed(
-            f"user group {user_group_id}",
-            _fetcher(
-                f"user group {user_group_id}",
-                lambda: client.get_user_group_connection_details(user_group_id),
-            ),
-        )
+        label = f"user group {user_group_id}"
         try:
-            client.get_user_group_connection_details(user_group_id)
+            probed = client.get_user_group_connection_details(user_group_id)
         except NotFound:
             if not installation_ids:
-                msg = f"user group {user_group_id} has no Service Bus messaging and no installation is set"
+                msg = f"{label} has no Service Bus messaging and no installation is set"
                 raise SourceRejected(msg) from None
-            log.warning(
-                "user group %s has no messaging; reading the legacy per-installation subscriptions",
-                user_group_id,
-            )
+            log.warning("%s has no messaging; reading the legacy per-installation subscriptions", label)
         except PermanentError as exc:
-            msg = f"connection details for user group {user_group_id}: {type(exc).__name__}: {exc}"
+            msg = f"connection details for {label}: {type(exc).__name__}: {exc}"
             raise SourceRejected(msg) from None
-        except ZaptecError:
-            return [group]
+        except ZaptecError as exc:
+            msg = f"connection details for {label}: {type(exc).__name__}: {exc}"
+            raise SourceUnavailable(msg) from None
         else:
-            return [group]
-    if not installation_ids:
+            return [
+                _group_feed(client, user_group_id, probed, fall_back=bool(installation_ids), replan=replan)
+            ]
+    unique = list(dict.fromkeys(i.lower() for i in installation_ids))
+    if not unique:
         msg = "no user group id (ZAPFLOW_ZAPTEC_USER_GROUP_ID) and no installation to ask for details"
         raise SourceRejected(msg)
     return [
         Feed(
             f"installation {i}",
-            _fetcher(f"installation {i}", lambda i=i: client.get_installation_connection_details(i)),  # type: ignore[misc]
+            _fetcher(f"installation {i}", functools.partial(client.get_installation_connection_details, i)),
         )
-        for i in installation_ids
+        for i in unique
     ]
+
+
+def plan_feeds(  # noqa: PLR0913 - keyword-only: where to ask, how long to keep asking
+    client: ZaptecClient,
+    *,
+    user_group_id: str | None,
+    installation_ids: list[str],
+    options: ConsumerOptions,
+    clock: Clock,
+    stop: threading.Event,
+    deadline: float,
+) -> list[Feed] | SourceUnavailable:
+    """`feeds_for`, asked again with the consumer's backoff while the answer is not clear.
+
+    Returns the last `SourceUnavailable` when `stop` or the deadline comes first.
+    """
+    attempt = 0
+    while True:
+        try:
+            return feeds_for(
+                client, user_group_id=user_group_id, installation_ids=installation_ids, replan=stop.set
+            )
+        except SourceUnavailable as exc:
+            wait = min(options.backoff_max_s, options.backoff_initial_s * 2**attempt)
+            attempt += 1
+            if stop.is_set() or clock.monotonic() + wait >= deadline:
+                return exc
+            log.warning("%s; asking again in %.0f s", exc, wait)
+            end = clock.monotonic() + wait
+            while not stop.is_set() and clock.monotonic() < end:
+                clock.sleep(min(1.0, end - clock.monotonic()))
 
 
 def _azure_connect(settings: IngestSettings) -> Connect:
@@ -248,14 +316,24 @@ def _ingest(  # noqa: PLR0913 - ingest_for's arguments
             silent_after_s=settings.ingest.silent_after_s,
             on_alert=on_alert,
         )
-        feeds = feeds_for(
+        options = consumer_options(settings.ingest)
+        deadline = clock.monotonic() + duration_s
+        feeds = plan_feeds(
             client,
             user_group_id=settings.zaptec.user_group_id,
             installation_ids=[s.installation_id for s in sites],
+            options=options,
+            clock=clock,
+            stop=stop,
+            deadline=deadline,
         )
+        if isinstance(feeds, SourceUnavailable):
+            # Ends Completed, so the long-running pattern starts the next run, which asks again.
+            log.warning("ingest: no clear answer on where to read within the run (%s)", feeds)
+            return IngestReport(failures=1, last_error=str(feeds), feeds_failed=[str(feeds)])
         report = _run_feeds(
-            feeds, connect, sink, clock=clock, options=consumer_options(settings.ingest),
-            duration_s=duration_s, stop=stop, drain=drain, reason=reason,
+            feeds, connect, sink, clock=clock, options=options,
+            duration_s=max(0.0, deadline - clock.monotonic()), stop=stop, drain=drain, reason=reason,
         )  # fmt: skip
     report.unknown_chargers = len(sink.unknown_chargers)
     return report
@@ -305,44 +383,52 @@ def _run_feeds(  # noqa: PLR0913 - the consumer's arguments, per feed
     A permanent failure of any feed stops them all and is raised: the run ends Failed with the
     reason, as it does with one feed, rather than quietly carrying on with part of the chargers.
     """
+    shared = sink if len(feeds) == 1 else _LockedSink(sink)
+    consumers = [Consumer(f.details, connect, shared, clock=clock, options=options) for f in feeds]
 
-    def run(feed: Feed, shared: EventSink) -> ConsumerStats:
-        consumer = Consumer(feed.details, connect, shared, clock=clock, options=options)
-        try:
-            return consumer.run(duration_s=duration_s, stop=stop, drain=drain, reason=reason)
-        finally:
-            results[feed.label] = consumer.stats
+    def run(index: int) -> None:
+        consumers[index].run(duration_s=duration_s, stop=stop, drain=drain, reason=reason)
 
-    results: dict[str, ConsumerStats] = {}
     if len(feeds) == 1:
-        run(feeds[0], sink)
+        run(0)
     else:
         log.info("ingest: %d feeds (%s)", len(feeds), ", ".join(f.label for f in feeds))
-        locked = _LockedSink(sink)
-        _run_threads(feeds, lambda feed: run(feed, locked), stop)
-    return IngestReport.combined([results[f.label] for f in feeds if f.label in results])
+        _run_threads(len(feeds), run, stop)
+    return IngestReport.combined([(f.label, c.stats) for f, c in zip(feeds, consumers, strict=True)])
 
 
-def _run_threads(feeds: list[Feed], target: Callable[[Feed], object], stop: threading.Event) -> None:
-    """Run `target(feed)` per feed in threads; the first failure stops the others and is raised."""
+def _run_threads(count: int, target: Callable[[int], None], stop: threading.Event) -> None:
+    """Run `target(i)` for each i in threads; the first failure stops the others and is raised.
+
+    The main thread waits in short slices so its SIGTERM handler runs; whatever ends the wait
+    (a failure, an interrupt) stops every thread and waits for them, so none outlives the run.
+    """
     failures: list[BaseException] = []
 
-    def guarded(feed: Feed) -> None:
+    def guarded(index: int) -> None:
         try:
-            target(feed)
+            target(index)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which raises it
             failures.append(exc)
             stop.set()
 
     threads = [
-        threading.Thread(target=guarded, args=(f,), name=f"zapflow-ingest-{i}", daemon=True)
-        for i, f in enumerate(feeds)
+        threading.Thread(target=guarded, args=(i,), name=f"zapflow-ingest-{i}", daemon=True)
+        for i in range(count)
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(timeout=_JOIN_SLICE_S)  # short slices keep the main thread's SIGTERM handler live
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=_JOIN_SLICE_S)
+    finally:
+        if any(t.is_alive() for t in threads):
+            stop.set()
+        for thread in threads:
+            thread.join()
+    for extra in failures[1:]:
+        log.warning("ingest: another feed also failed: %s", extra)
     if failures:
         raise failures[0]
 
@@ -356,21 +442,38 @@ class RenewalCheck:
     last_activity_at: datetime | None
 
 
+_IDLE_DELETE = timedelta(days=14)
+
+
 def renewal_due(storage: Storage, settings: IngestSettings, *, now: datetime) -> RenewalCheck:
-    """Due when no subscription was used within `renew_after_s`; alert past `expiry_warning_s`."""
+    """Due when a subscription went unused for `renew_after_s`; alert past `expiry_warning_s`.
+
+    The least recently used subscription decides (with legacy feeds, a busy one must not hide an
+    idle one). Subscriptions unused for 14 days are gone at Zaptec and no longer count, unless
+    nothing newer exists; a subscription the details stopped naming (a host change) still counts
+    until then, so its near-expiry alert can be a false one for those days.
+    """
     try:
-        rows = storage.read("SELECT max(last_activity_at) AS at FROM subscriptions").to_pylist()
+        rows = storage.read(
+            "SELECT max(last_activity_at) AS newest, "
+            "min(last_activity_at) FILTER (WHERE last_activity_at >= $since) AS oldest, "
+            "arg_min(subscription_key, last_activity_at) FILTER (WHERE last_activity_at >= $since) AS key "
+            "FROM subscriptions",
+            {"since": now - _IDLE_DELETE},
+        ).to_pylist()
     except StorageError as exc:
         log.warning("could not read subscription activity (%s); renewing anyway", exc)
         return RenewalCheck(due=True, alert=None, last_activity_at=None)
-    last = rows[0]["at"] if rows else None
+    row = rows[0] if rows else {}
+    last = row.get("oldest") or row.get("newest")
     if last is None:
         return RenewalCheck(due=True, alert=None, last_activity_at=None)
     idle = now - last
     alert = None
     if idle >= timedelta(seconds=settings.expiry_warning_s):
         days = idle.total_seconds() / 86_400
-        alert = f"subscription unused for {days:.1f} days; Zaptec deletes it after 14"
+        which = f"subscription {row['key']}" if row.get("key") else "subscription"
+        alert = f"{which} unused for {days:.1f} days; Zaptec deletes it after 14"
     return RenewalCheck(
         due=idle >= timedelta(seconds=settings.renew_after_s), alert=alert, last_activity_at=last
     )
@@ -426,14 +529,13 @@ def renew_subscription(  # noqa: PLR0913 - keyword-only seams with production de
         clock=clock, connect=connect, on_alert=on_alert,
     )  # fmt: skip
     got = report.ingest
-    if got.feeds_renewed < got.feeds:
+    if got.feeds_failed:
         # A feed never connected and received within the bound: its subscription was not renewed.
         report.outcome = "failed"
-        message = (
-            f"renewal failed for {got.feeds - got.feeds_renewed} of {got.feeds} subscription(s): "
-            f"{got.last_error or 'no receive within the bound'}"
+        message = f"renewal failed for {len(got.feeds_failed)} of {got.feeds} subscription(s): " + "; ".join(
+            got.feeds_failed
         )
         log.warning("%s", message)
         if on_alert is not None:
-            on_alert("renewal-failed", ",".join(got.keys), message)
+            on_alert("renewal-failed", ",".join(got.keys) or "unknown", message)
     return report
