@@ -114,7 +114,7 @@ def _runs(platform: Platform, deployment: str) -> list[Any]:
 
 def _events(platform: Platform, name: str) -> list[dict[str, Any]]:
     """Stored Prefect events named `name` (the REST API, as the UI's event feed reads them)."""
-    body = {"filter": {"event": {"name": [name]}}, "limit": 200}
+    body = {"filter": {"event": {"name": [name]}}, "limit": 50}  # the most the API pages
     response = httpx.post(f"{platform.options.api_url}/events/filter", json=body, timeout=30)
     response.raise_for_status()
     events: list[dict[str, Any]] = response.json()["events"]
