@@ -439,3 +439,45 @@ def test_renewal_fails_when_one_legacy_subscription_cannot_be_reached(tmp_path: 
         assert f"1 of 2 subscription(s): installation {cabin_id}: connection refused" in alerts[0][2]
         assert rig.pending(home) == 0
         assert rig.pending(cabin) > 0
+
+
+class _TermOnceAllEmpty(_TermWhenEmpty):
+    """Each feed's real source; the last of `feeds` to come back empty SIGTERMs the process once."""
+
+    drained: set[int]
+    lock = threading.Lock()
+
+    def __init__(self, inner: AzureEventSource, drained: set[int], feeds: int) -> None:
+        super().__init__(inner)
+        self.drained, self.feeds = drained, feeds
+
+    def receive(self, max_messages: int, max_wait_s: float) -> list[ReceivedMessage]:
+        got = self.inner.receive(max_messages, max_wait_s)
+        with self.lock:
+            if not got and id(self) not in self.drained:
+                self.drained.add(id(self))
+                if len(self.drained) == self.feeds:
+                    os.kill(os.getpid(), signal.SIGTERM)  # from a feed's thread: handled by the main one
+        return got
+
+
+def test_sigterm_ends_a_run_of_several_legacy_feeds_cleanly(tmp_path: Path) -> None:
+    """Two feeds in threads, no end in sight: SIGTERM stops both; everything completed and merged."""
+    with ingest_rig(tmp_path, chosen=_home_and_cabin(), legacy=True) as rig:
+        rig.cloud.step(600)
+        subscriptions = [rig.cloud.legacy_subscription(s.installation_id) for s in rig.sites]
+        published = rig.pending(subscriptions[0])
+        drained: set[int] = set()
+
+        def connect(details: ConnectionDetails) -> _TermOnceAllEmpty:
+            return _TermOnceAllEmpty(AzureEventSource(details), drained, feeds=2)
+
+        before = signal.getsignal(signal.SIGTERM)
+        report = ingest_for(rig.sites, rig.settings, duration_s=3600, clock=rig.clock, connect=connect)
+
+        assert signal.getsignal(signal.SIGTERM) is before
+        assert len(drained) == 2
+        assert (report.feeds, report.feeds_renewed, report.failures) == (2, 2, 0)
+        assert report.messages == 2 * published
+        assert [rig.pending(name) for name in subscriptions] == [0, 0]
+        assert not rig.storage.outbox.pending().get("charger_events")  # the final flushes merged
