@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from storage import Storage
+from tests.unit.test_consumer import DETAILS
 from zapflow.clock import FakeClock
 from zapflow.domain.models import ConnectionDetails
 from zapflow.ingest.run import IngestReport, feeds_for, plan_feeds, renewal_due
@@ -21,16 +21,7 @@ from zapflow.zaptec.errors import Forbidden, NotFound, ServerError
 
 
 def _details(subscription: str) -> ConnectionDetails:
-    return ConnectionDetails(
-        connection_type=0,
-        host="ns.servicebus.windows.net",
-        port=5671,
-        use_ssl=True,
-        username="listen",
-        password=SecretStr("sas-key-never-printed"),
-        topic="Topic",
-        subscription=subscription,
-    )
+    return DETAILS.model_copy(update={"subscription": subscription})
 
 
 @dataclass

@@ -96,24 +96,29 @@ class Feed:
     details: Callable[[], ConnectionDetails]
 
 
-def _fetcher(label: str, fetch: Callable[[], ConnectionDetails]) -> Callable[[], ConnectionDetails]:
-    """`fetch`, its Zaptec API failures translated for the consumer.
+def _ask(
+    label: str, fetch: Callable[[], ConnectionDetails], *, keep: tuple[type[ZaptecError], ...] = ()
+) -> ConnectionDetails:
+    """`fetch()`, its Zaptec API failures (other than `keep`) translated for the consumer.
 
     `SourceRejected` for 403, 401 or no subscription (retrying cannot help); `SourceUnavailable`
     otherwise (the consumer reconnects later and asks again).
     """
+    try:
+        return fetch()
+    except keep:
+        raise
+    except PermanentError as exc:
+        msg = f"connection details for {label}: {type(exc).__name__}: {exc}"
+        raise SourceRejected(msg) from None
+    except ZaptecError as exc:
+        msg = f"connection details for {label}: {type(exc).__name__}: {exc}"
+        raise SourceUnavailable(msg) from None
 
-    def details() -> ConnectionDetails:
-        try:
-            return fetch()
-        except PermanentError as exc:
-            msg = f"connection details for {label}: {type(exc).__name__}: {exc}"
-            raise SourceRejected(msg) from None
-        except ZaptecError as exc:
-            msg = f"connection details for {label}: {type(exc).__name__}: {exc}"
-            raise SourceUnavailable(msg) from None
 
-    return details
+def _fetcher(label: str, fetch: Callable[[], ConnectionDetails]) -> Callable[[], ConnectionDetails]:
+    """`fetch` as a feed's details provider (see `_ask`)."""
+    return lambda: _ask(label, fetch)
 
 
 def _group_feed(
@@ -162,18 +167,14 @@ def feeds_for(
     if user_group_id:
         label = f"user group {user_group_id}"
         try:
-            probed = client.get_user_group_connection_details(user_group_id)
+            probed = _ask(
+                label, lambda: client.get_user_group_connection_details(user_group_id), keep=(NotFound,)
+            )
         except NotFound:
             if not installation_ids:
                 msg = f"{label} has no Service Bus messaging and no installation is set"
                 raise SourceRejected(msg) from None
             log.warning("%s has no messaging; reading the legacy per-installation subscriptions", label)
-        except PermanentError as exc:
-            msg = f"connection details for {label}: {type(exc).__name__}: {exc}"
-            raise SourceRejected(msg) from None
-        except ZaptecError as exc:
-            msg = f"connection details for {label}: {type(exc).__name__}: {exc}"
-            raise SourceUnavailable(msg) from None
         else:
             return [
                 _group_feed(client, user_group_id, probed, fall_back=bool(installation_ids), replan=replan)
