@@ -390,6 +390,7 @@ def test_legacy_feed_refused_for_one_installation_ends_the_whole_run(tmp_path: P
         # An hour on a clock that does not move: only the refusal stopping every feed ends the run.
         with pytest.raises(SourceRejected, match=f"installation {rig.sites[1].installation_id}: Forbidden"):
             ingest_for(rig.sites, rig.settings, duration_s=3600, clock=rig.clock)
+        assert not [t.name for t in threading.enumerate() if t.name.startswith("zapflow-ingest")]
 
 
 class _SignalWhenDrained(_TermWhenEmpty):

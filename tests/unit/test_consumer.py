@@ -188,6 +188,8 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_and_refetches_details() -> No
         assert base * 0.9 <= gap <= base * 1.1
     assert stats.failures == 6
     assert bus.completed == [b"a"]
+    assert sink.refreshes == 1  # only the connect that worked counts as a use of the subscription
+    assert stats.waited_s == pytest.approx(fetched[-1] - fetched[0])  # waited, as the clock moved
 
 
 def test_backoff_resets_after_a_healthy_connection() -> None:

@@ -73,8 +73,10 @@ def test_a_blip_at_start_is_asked_again_before_choosing_legacy() -> None:
 def test_no_clear_answer_within_the_run_is_returned_not_raised() -> None:
     """The user group stays unreachable past the deadline: the run ends without guessing."""
     zaptec = Zaptec([ServerError("down", status=503)])
-    outcome = _plan(zaptec, FakeClock(), deadline=10.0, installations=["a"])
+    clock = FakeClock()
+    outcome = _plan(zaptec, clock, deadline=10.0, installations=["a"])
     assert isinstance(outcome, SourceUnavailable)
+    assert clock.monotonic() == pytest.approx(10.0)  # kept asking until the deadline, not short of it
     assert "user group group" in str(outcome)
 
 

@@ -213,12 +213,13 @@ def plan_feeds(  # noqa: PLR0913 - keyword-only: where to ask, how long to keep 
                 client, user_group_id=user_group_id, installation_ids=installation_ids, replan=stop.set
             )
         except SourceUnavailable as exc:
-            wait = min(options.backoff_max_s, options.backoff_initial_s * 2**attempt)
-            attempt += 1
-            if stop.is_set() or clock.monotonic() + wait >= deadline:
+            now = clock.monotonic()
+            if stop.is_set() or now >= deadline:
                 return exc
+            wait = min(options.backoff_max_s, options.backoff_initial_s * 2**attempt, deadline - now)
+            attempt += 1
             log.warning("%s; asking again in %.0f s", exc, wait)
-            end = clock.monotonic() + wait
+            end = now + wait
             while not stop.is_set() and clock.monotonic() < end:
                 clock.sleep(min(1.0, end - clock.monotonic()))
 

@@ -134,8 +134,9 @@ class Consumer:
         key = subscription_key(details)
         if key not in self.stats.keys:
             self.stats.keys.append(key)
-        self._sink.activity(key, at=self._clock.now(), details_refreshed=True)
         source = self._connect(details)
+        # Recorded once connected: a subscription that cannot be reached must not look used.
+        self._sink.activity(key, at=self._clock.now(), details_refreshed=True)
         self.stats.connects += 1
         connected = self._clock.monotonic()
         renewed = False
@@ -195,11 +196,13 @@ class Consumer:
         jitter = self.options.backoff_jitter
         wait = backoff * self._rng.uniform(1 - jitter, 1 + jitter)
         level = logging.WARNING if self._attempt == 0 else logging.INFO
+        if stop.is_set():
+            log.log(level, "service bus unavailable (%s); the run is stopping", exc)
+            return
         log.log(level, "service bus unavailable (%s); reconnecting in %.1f s", exc, wait)
         self._attempt += 1
-        remaining = deadline - self._clock.monotonic()
-        wait = max(0.0, min(wait, remaining))
-        end = self._clock.monotonic() + wait
+        started = self._clock.monotonic()
+        end = started + max(0.0, min(wait, deadline - started))
         while not stop.is_set() and self._clock.monotonic() < end:
             self._clock.sleep(min(_SLEEP_SLICE_S, end - self._clock.monotonic()))
-        self.stats.waited_s += wait
+        self.stats.waited_s += self._clock.monotonic() - started  # what was waited, not what was planned
