@@ -15,8 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
 from storage import Storage
 from zapflow.clock import Clock
 from zapflow.domain.models import ConnectionDetails
@@ -25,6 +23,7 @@ from zapflow.servicebus import Consumer, ConsumerOptions
 from zapflow.servicebus.azure import AzureEventSource
 from zapflow.simulator.broker import Broker, BrokerEventSink, attach_broker
 from zapflow.simulator.cloud import BrokerEndpoint, SimulatedCloud
+from zapflow.zaptec import mapping, wire
 
 __all__ = ["DemoIngest", "local_broker_details"]
 
@@ -32,17 +31,8 @@ _SETTLE_TIMEOUT_S = 60.0
 
 
 def local_broker_details(endpoint: BrokerEndpoint) -> ConnectionDetails:
-    """What the simulator's connection-details endpoints hand out for `endpoint`, as the domain model."""
-    return ConnectionDetails(
-        connection_type=0,
-        host=endpoint.host,
-        port=endpoint.port,
-        use_ssl=endpoint.use_ssl,
-        username=endpoint.username,
-        password=SecretStr(endpoint.password),
-        topic=endpoint.topic,
-        subscription=endpoint.subscription,
-    )
+    """What the simulator's connection-details endpoints hand out for `endpoint`, parsed as from Zaptec."""
+    return mapping.connection_details(wire.ConnectionDetailsBody.model_validate(endpoint.descriptor()))
 
 
 class DemoIngest:

@@ -69,6 +69,19 @@ class BrokerEndpoint:
     topic: str = "zapflow-sim"
     subscription: str = "default"
 
+    def descriptor(self, subscription: str | None = None) -> dict[str, Any]:
+        """The `ConnectionDescriptor` JSON the endpoints answer (for `subscription`, default ours)."""
+        return {
+            "Type": 0,
+            "Host": self.host,
+            "Port": self.port,
+            "UseSSL": self.use_ssl,
+            "Username": self.username,
+            "Password": self.password,
+            "Topic": self.topic,
+            "Subscription": subscription or self.subscription,
+        }
+
 
 @dataclass(frozen=True)
 class RequestRecord:
@@ -336,7 +349,7 @@ class SimulatedCloud:
                 return httpx.Response(403)
             if not self.user_group_messaging:
                 return httpx.Response(404)
-            return _json(200, self._connection_details())
+            return _json(200, self.broker.descriptor())
         return httpx.Response(404)
 
     def _installation(self, request: httpx.Request, inst: InstallationSim, tail: list[str]) -> httpx.Response:
@@ -348,7 +361,7 @@ class SimulatedCloud:
                 return httpx.Response(204)  # Zaptec answers no-access with 204 since 2025-09
             return _json(200, routes.hierarchy(inst, self.world))
         if tail == ["messagingConnectionDetails"] and request.method == "GET":
-            details = self._connection_details(self.legacy_subscription(inst.installation_id))
+            details = self.broker.descriptor(self.legacy_subscription(inst.installation_id))
             return _json(200, details) if allowed else httpx.Response(403)
         if tail == ["update"] and request.method == "POST":
             return self._update(request, inst, allowed=allowed)
@@ -438,19 +451,6 @@ class SimulatedCloud:
         """Every subscription the details endpoints can name (the broker must hold them all)."""
         legacy = sorted({self.legacy_subscription(i) for i in self.world.installations})
         return (self.broker.subscription, *(n for n in legacy if n != self.broker.subscription))
-
-    def _connection_details(self, subscription: str | None = None) -> dict[str, Any]:
-        b = self.broker
-        return {
-            "Type": 0,
-            "Host": b.host,
-            "Port": b.port,
-            "UseSSL": b.use_ssl,
-            "Username": b.username,
-            "Password": b.password,
-            "Topic": b.topic,
-            "Subscription": subscription or b.subscription,
-        }
 
     def _meter(self, installation_id: str) -> httpx.Response:
         if installation_id.lower() not in self.world.installations:
