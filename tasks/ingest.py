@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -31,15 +33,22 @@ def emit_alert(kind: str, key: str, message: str) -> None:
     )
 
 
+@contextmanager
+def _rejection_fails_the_run() -> Iterator[None]:
+    """A permanent refusal: alert, then raise `IngestRejected` so the run ends Failed."""
+    try:
+        yield
+    except SourceRejected as exc:
+        emit_alert("rejected", "", str(exc))
+        raise IngestRejected(str(exc)) from None
+
+
 @task(name="ingest-events", cache_policy=NO_CACHE)
 def ingest_task(sites: SitesFile, duration_s: float) -> dict[str, Any]:
     """Drain the subscription into storage for `duration_s`; a permanent failure fails the run."""
     logger = get_run_logger()
-    try:
+    with _rejection_fails_the_run():
         report = ingest_for(list(sites.site), resolved_settings(), duration_s=duration_s, on_alert=emit_alert)
-    except SourceRejected as exc:
-        emit_alert("rejected", "", str(exc))
-        raise IngestRejected(str(exc)) from None
     logger.info(
         "ingest: %d message(s), %d stored, %d quarantined, %d connect(s), %d failure(s)",
         report.messages,
@@ -79,12 +88,9 @@ def ingest_active() -> bool:
 @task(name="renew-subscription", cache_policy=NO_CACHE)
 def renew_task(sites: SitesFile) -> dict[str, Any]:
     """The daily renewal, skipped while an ingest run is active."""
-    try:
+    with _rejection_fails_the_run():
         report = renew_subscription(
             list(sites.site), resolved_settings(), ingest_active=ingest_active(), on_alert=emit_alert
         )
-    except SourceRejected as exc:
-        emit_alert("rejected", "", str(exc))
-        raise IngestRejected(str(exc)) from None
     get_run_logger().info("renew-subscription: %s", report.outcome)
     return report.as_dict()

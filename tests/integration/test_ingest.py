@@ -19,8 +19,8 @@ import pytest
 from azure.servicebus import ServiceBusMessage
 
 from storage import Storage
-from tests.support.broker import TOPIC, BrokerProcess, client_for
-from tests.support.ingest import SUBSCRIPTION_PATH, IngestRig, ingest_rig, newest_per_key
+from tests.support.broker import SUBSCRIPTION_PATH, TOPIC, BrokerProcess, client_for
+from tests.support.ingest import IngestRig, ingest_rig, newest_per_key
 from tests.support.ingest_worker import local_details
 from tests.support.processes import ROOT
 from zapflow.balance.tick import TickReport, TickRequest, run_tick

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from storage import Storage
+from tests.support.broker import SUBSCRIPTION_PATH, TOPIC
 from zapflow.balance.simday import site_for
 from zapflow.clock import FakeClock
 from zapflow.domain.policy import PolicyMode
@@ -23,8 +24,6 @@ from zapflow.simulator.cloud import SimulatedCloud
 from zapflow.simulator.scenarios import Scenario, build, scenario
 from zapflow.simulator.server import SimulatorServer
 from zapflow.sites import SiteConfig
-
-SUBSCRIPTION_PATH = "zapflow-sim/Subscriptions/default"
 
 
 class RecordingSink:
@@ -88,7 +87,7 @@ class IngestRig:
 
     def pending(self, subscription: str = "default") -> int:
         """Messages still in the subscription (available or locked)."""
-        stats = self.broker.stats(f"zapflow-sim/Subscriptions/{subscription}")
+        stats = self.broker.stats(f"{TOPIC}/Subscriptions/{subscription}")
         return stats.available + stats.locked
 
     def dead_letters(self) -> int:
@@ -113,7 +112,7 @@ def ingest_rig(  # noqa: PLR0913 - the rig's knobs, keyword-only
     `legacy`: the user group has no messaging, and each installation's (legacy) details name a
     subscription of its own; the world's events reach every subscription of the topic.
     """
-    broker_sink = BrokerEventSink("zapflow-sim", faults=faults)
+    broker_sink = BrokerEventSink(TOPIC, faults=faults)
     recorder = RecordingSink(broker_sink)
     chosen = chosen or scenario(name)
     wall = broker_clock or FakeClock()  # the cloud's rate limit refills on it
