@@ -258,18 +258,17 @@ def _until(condition: Callable[[], bool], timeout_s: float = 120.0) -> None:
         time.sleep(0.05)
 
 
-class _TermWhenEmpty:
-    """The real source; once a receive comes back empty (all drained) it SIGTERMs its own process."""
+class _OnEmpty:
+    """The real source, calling `on_empty(self)` at every receive that comes back empty."""
 
-    def __init__(self, inner: AzureEventSource) -> None:
+    def __init__(self, inner: AzureEventSource, on_empty: Callable[[_OnEmpty], None]) -> None:
         self.inner = inner
-        self.signalled = False
+        self.on_empty = on_empty
 
     def receive(self, max_messages: int, max_wait_s: float) -> list[ReceivedMessage]:
         got = self.inner.receive(max_messages, max_wait_s)
-        if not got and not self.signalled:
-            self.signalled = True
-            os.kill(os.getpid(), signal.SIGTERM)  # as `prefect` or systemd stopping the run would
+        if not got:
+            self.on_empty(self)
         return got
 
     def complete(self, messages: Sequence[ReceivedMessage]) -> None:
@@ -282,6 +281,10 @@ class _TermWhenEmpty:
         self.inner.close()
 
 
+def _sigterm_self() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # as `prefect` or systemd stopping the run would
+
+
 def test_sigterm_ends_a_stream_run_cleanly_with_everything_stored_and_merged(tmp_path: Path) -> None:
     """A run without end (no drain, an hour on a clock that does not move) stops on SIGTERM.
 
@@ -291,16 +294,22 @@ def test_sigterm_ends_a_stream_run_cleanly_with_everything_stored_and_merged(tmp
     with ingest_rig(tmp_path, faults=FAULTS) as rig:
         rig.cloud.step(900)
         published = rig.pending()
-        sources: list[_TermWhenEmpty] = []
+        sources: list[AzureEventSource] = []
+        signalled: list[_OnEmpty] = []
 
-        def connect(details: ConnectionDetails) -> _TermWhenEmpty:
-            sources.append(_TermWhenEmpty(AzureEventSource(details)))
-            return sources[-1]
+        def once_drained(source: _OnEmpty) -> None:
+            if not signalled:
+                signalled.append(source)
+                _sigterm_self()
+
+        def connect(details: ConnectionDetails) -> _OnEmpty:
+            sources.append(AzureEventSource(details))
+            return _OnEmpty(sources[-1], once_drained)
 
         before = signal.getsignal(signal.SIGTERM)
         report = ingest_for([rig.site], rig.settings, duration_s=3600, clock=rig.clock, connect=connect)
 
-        assert [s.signalled for s in sources] == [True]  # one connection, ended by the signal
+        assert [s.inner for s in signalled] == sources  # one connection, ended by the signal
         assert signal.getsignal(signal.SIGTERM) is before
         assert report.messages == published
         assert report.failures == 0
@@ -393,20 +402,6 @@ def test_legacy_feed_refused_for_one_installation_ends_the_whole_run(tmp_path: P
         assert not [t.name for t in threading.enumerate() if t.name.startswith("zapflow-ingest")]
 
 
-class _SignalWhenDrained(_TermWhenEmpty):
-    """The real source; sets an event at its first empty receive (instead of signalling)."""
-
-    def __init__(self, inner: AzureEventSource, drained: threading.Event) -> None:
-        super().__init__(inner)
-        self.drained = drained
-
-    def receive(self, max_messages: int, max_wait_s: float) -> list[ReceivedMessage]:
-        got = self.inner.receive(max_messages, max_wait_s)
-        if not got:
-            self.drained.set()
-        return got
-
-
 def test_renewal_fails_when_one_legacy_subscription_cannot_be_reached(tmp_path: Path) -> None:
     """Two legacy feeds, one unreachable: the renewal is `failed`, and the alert names that one."""
     with ingest_rig(tmp_path, chosen=_home_and_cabin(), legacy=True) as rig:
@@ -414,13 +409,13 @@ def test_renewal_fails_when_one_legacy_subscription_cannot_be_reached(tmp_path: 
         home, cabin = (rig.cloud.legacy_subscription(s.installation_id) for s in rig.sites)
         drained = threading.Event()
 
-        def connect(details: ConnectionDetails) -> _SignalWhenDrained:
+        def connect(details: ConnectionDetails) -> _OnEmpty:
             if details.subscription == cabin:
                 # Fail only once the home feed is done: the feeds share one fake clock, and this
                 # feed's backoff would otherwise run the clock past the home feed's deadline.
                 assert drained.wait(60)
                 raise SourceUnavailable("connection refused")
-            return _SignalWhenDrained(AzureEventSource(details), drained)
+            return _OnEmpty(AzureEventSource(details), lambda _source: drained.set())
 
         alerts: list[tuple[str, str, str]] = []
         report = renew_subscription(
@@ -442,26 +437,6 @@ def test_renewal_fails_when_one_legacy_subscription_cannot_be_reached(tmp_path: 
         assert rig.pending(cabin) > 0
 
 
-class _TermOnceAllEmpty(_TermWhenEmpty):
-    """Each feed's real source; the last of `feeds` to come back empty SIGTERMs the process once."""
-
-    drained: set[int]
-    lock = threading.Lock()
-
-    def __init__(self, inner: AzureEventSource, drained: set[int], feeds: int) -> None:
-        super().__init__(inner)
-        self.drained, self.feeds = drained, feeds
-
-    def receive(self, max_messages: int, max_wait_s: float) -> list[ReceivedMessage]:
-        got = self.inner.receive(max_messages, max_wait_s)
-        with self.lock:
-            if not got and id(self) not in self.drained:
-                self.drained.add(id(self))
-                if len(self.drained) == self.feeds:
-                    os.kill(os.getpid(), signal.SIGTERM)  # from a feed's thread: handled by the main one
-        return got
-
-
 def test_sigterm_ends_a_run_of_several_legacy_feeds_cleanly(tmp_path: Path) -> None:
     """Two feeds in threads, no end in sight: SIGTERM stops both; everything completed and merged."""
     with ingest_rig(tmp_path, chosen=_home_and_cabin(), legacy=True) as rig:
@@ -469,9 +444,17 @@ def test_sigterm_ends_a_run_of_several_legacy_feeds_cleanly(tmp_path: Path) -> N
         subscriptions = [rig.cloud.legacy_subscription(s.installation_id) for s in rig.sites]
         published = rig.pending(subscriptions[0])
         drained: set[int] = set()
+        lock = threading.Lock()
 
-        def connect(details: ConnectionDetails) -> _TermOnceAllEmpty:
-            return _TermOnceAllEmpty(AzureEventSource(details), drained, feeds=2)
+        def last_one_drained(source: _OnEmpty) -> None:
+            with lock:  # the feeds run in threads; the signal goes out once, from the last one
+                if id(source) not in drained:
+                    drained.add(id(source))
+                    if len(drained) == len(subscriptions):
+                        _sigterm_self()  # from a feed's thread: handled by the main one
+
+        def connect(details: ConnectionDetails) -> _OnEmpty:
+            return _OnEmpty(AzureEventSource(details), last_one_drained)
 
         before = signal.getsignal(signal.SIGTERM)
         report = ingest_for(rig.sites, rig.settings, duration_s=3600, clock=rig.clock, connect=connect)
